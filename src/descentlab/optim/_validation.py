@@ -1,0 +1,73 @@
+"""Checks at the door: hyperparameters and arrays, with messages that name the value, the range and a fix."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+
+def check_range(
+    name: str,
+    value: float,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    owner: str = "",
+    hint: str = "",
+) -> float:
+    """Return ``value`` as a float if it lies in the interval, else raise ``ValueError``.
+
+    The message names the parameter, the value given and the interval in mathematical notation,
+    e.g. ``Adam: beta1=1.0 is outside [0, 1); a typical value is 0.9``.
+    """
+    where = f"{owner}: " if owner else ""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where}{name} must be a real number, got {value!r} of type {type(value).__name__}")
+    value = float(value)
+    if math.isnan(value) or (math.isinf(value) and not (math.isinf(low) or math.isinf(high))):
+        raise ValueError(f"{where}{name}={value} is not a finite number")
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        interval = f"{left}{_fmt(low)}, {_fmt(high)}{right}"
+        fix = f"; {hint}" if hint else ""
+        raise ValueError(f"{where}{name}={value:g} is outside {interval}{fix}")
+    return value
+
+
+def check_choice(name: str, value: str, choices: Iterable[str], *, owner: str = "") -> str:
+    """Return ``value`` if it is one of ``choices``, else raise a ``ValueError`` listing them."""
+    choices = tuple(choices)
+    if value not in choices:
+        where = f"{owner}: " if owner else ""
+        listed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{where}{name}={value!r} is not one of {listed}")
+    return value
+
+
+def check_float_array(name: str, array: object, *, owner: str = "") -> np.ndarray:
+    """Return ``array`` if it is a floating-point NumPy array, else raise ``TypeError`` saying how to fix it."""
+    where = f"{owner}: " if owner else ""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(
+            f"{where}{name} must be a NumPy array, got {type(array).__name__}; "
+            f"wrap it with np.asarray(..., dtype=np.float64)"
+        )
+    if not np.issubdtype(array.dtype, np.floating):
+        raise TypeError(
+            f"{where}{name} has dtype {array.dtype}; a floating dtype (float32 or float64) is required, "
+            f"e.g. {name}.astype(np.float64)"
+        )
+    return array
+
+
+def _fmt(x: float) -> str:
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    return f"{x:g}"

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from optim_cases import ALL_CASES, INVALID_HYPERPARAMETERS, gradient, problem
 
 from descentlab import optim
+from optim_cases import ALL_CASES, INVALID_HYPERPARAMETERS, gradient, problem
 
 
 def _steps(opt, theta, noise):
@@ -95,7 +95,9 @@ def test_strided_theta_is_updated_in_place(case):
     np.testing.assert_array_equal(block[:, 0], np.linspace(-1, 1, 5))
 
 
-@pytest.mark.parametrize(("cls", "kwargs", "words"), INVALID_HYPERPARAMETERS, ids=lambda x: getattr(x, "__name__", None))
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "words"), INVALID_HYPERPARAMETERS, ids=lambda x: getattr(x, "__name__", None)
+)
 def test_invalid_hyperparameters_raise_with_name_and_range(cls, kwargs, words):
     with pytest.raises((ValueError, TypeError)) as info:
         cls(**kwargs)
@@ -200,7 +202,16 @@ def test_load_state_dict_restores_hyperparameters():
 
 def test_registry_names_every_optimizer():
     assert set(optim.OPTIMIZERS) == {
-        "gd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "nadam", "newton"
+        "gd",
+        "momentum",
+        "nesterov",
+        "adagrad",
+        "adadelta",
+        "rmsprop",
+        "adam",
+        "adamw",
+        "nadam",
+        "newton",
     }
     assert isinstance(optim.make_optimizer("Adam", lr=0.1), optim.Adam)
     with pytest.raises(ValueError, match="unknown optimizer 'adamax'; known: gd, momentum"):

@@ -6,9 +6,9 @@ from collections import deque
 
 import numpy as np
 import pytest
-from optim_cases import OTHER_CASES, gradient, problem, run_descentlab
 
 from descentlab import optim
+from optim_cases import OTHER_CASES, gradient, problem, run_descentlab
 
 CASES = {case.id: case for case in OTHER_CASES}
 
@@ -94,7 +94,9 @@ def test_centered_rmsprop_with_eps_inside_the_root():
 
     theta0, noise = problem()
     expected = _written_out(update, theta0, noise, {"s": 0.0, "gbar": 0.0})
-    np.testing.assert_allclose(run_descentlab(CASES["rmsprop-eps-inside"], theta0, noise), expected, rtol=1e-10)
+    np.testing.assert_allclose(
+        run_descentlab(CASES["rmsprop-eps-inside"], theta0, noise), expected, rtol=1e-10
+    )
 
 
 def test_adagrad_with_eps_inside_the_root():
@@ -104,7 +106,9 @@ def test_adagrad_with_eps_inside_the_root():
 
     theta0, noise = problem()
     expected = _written_out(update, theta0, noise, {"sum": 0.0})
-    np.testing.assert_allclose(run_descentlab(CASES["adagrad-eps-inside"], theta0, noise), expected, rtol=1e-10)
+    np.testing.assert_allclose(
+        run_descentlab(CASES["adagrad-eps-inside"], theta0, noise), expected, rtol=1e-10
+    )
 
 
 def _trajectory(opt, theta0, noise, lrs=None):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from optim_cases import TORCH_CASES, problem, run_descentlab
 
 REFERENCES = Path(__file__).parent / "references" / "torch_trajectories.npz"

@@ -47,7 +47,9 @@ class OptimizerState:
             return arrays[name]
         if name in scalars:
             return scalars[name]
-        raise AttributeError(f"optimizer state has no entry {name!r}; it holds {sorted(arrays) + sorted(scalars)}")
+        raise AttributeError(
+            f"optimizer state has no entry {name!r}; it holds {sorted(arrays) + sorted(scalars)}"
+        )
 
 
 class Optimizer:
@@ -78,7 +80,11 @@ class Optimizer:
     @lr.setter
     def lr(self, value: float) -> None:
         self._lr = check_range(
-            "lr", value, 0.0, math.inf, owner=type(self).__name__,
+            "lr",
+            value,
+            0.0,
+            math.inf,
+            owner=type(self).__name__,
             hint="the learning rate must be ≥ 0; try 1e-3 for adaptive methods, 1e-2 to 1e-1 for GD",
         )
 
@@ -197,7 +203,9 @@ class Optimizer:
         arrays = {k: np.array(v, copy=True, order="C") for k, v in state_dict["arrays"].items()}
         expected = set(self._active_states()) if arrays or state_dict["step"] else set()
         if set(arrays) != expected:
-            raise ValueError(f"{name}.load_state_dict: state arrays {sorted(arrays)} != expected {sorted(expected)}")
+            raise ValueError(
+                f"{name}.load_state_dict: state arrays {sorted(arrays)} != expected {sorted(expected)}"
+            )
         shapes = {a.shape for a in arrays.values()}
         if len(shapes) > 1:
             raise ValueError(f"{name}.load_state_dict: state arrays have different shapes {sorted(shapes)}")

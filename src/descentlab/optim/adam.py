@@ -8,6 +8,7 @@ where θ ← (1 − αλ)θ before the update as in AdamW), ``nonfinite`` (``"ra
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 
@@ -17,7 +18,9 @@ from descentlab.optim.adaptive import _check_eps, _root
 from descentlab.optim.sgd import _check_beta, _check_weight_decay
 
 
-def adam_rule(theta, g, m, v, v_max, lr, beta1, beta2, eps, c1, c2, weight_decay, shrink, amsgrad, eps_inside):
+def adam_rule(
+    theta, g, m, v, v_max, lr, beta1, beta2, eps, c1, c2, weight_decay, shrink, amsgrad, eps_inside
+):
     """Adam, Algorithm 1 of Kingma & Ba.
 
         g ← g + λθ ;  θ ← (1 − αλ_d)θ ;  m ← β₁m + (1 − β₁)g ;  v ← β₂v + (1 − β₂)g² ;
@@ -109,7 +112,18 @@ class Adam(Optimizer):
         t = self.state.step
         coupled, shrink = _split_decay(self.lr, self.weight_decay, self.decoupled_weight_decay)
         c1, c2 = 1.0 - self.beta1**t, 1.0 - self.beta2**t
-        return (self.lr, self.beta1, self.beta2, self.eps, c1, c2, coupled, shrink, self.amsgrad, self.eps_inside)
+        return (
+            self.lr,
+            self.beta1,
+            self.beta2,
+            self.eps,
+            c1,
+            c2,
+            coupled,
+            shrink,
+            self.amsgrad,
+            self.eps_inside,
+        )
 
     def bias_corrected(self):
         if self.state is None:
@@ -156,7 +170,14 @@ class AdamW(Adam):
         nonfinite: str = "raise",
     ) -> None:
         super().__init__(
-            lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled_weight_decay=True, eps_inside=eps_inside,
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            amsgrad,
+            decoupled_weight_decay=True,
+            eps_inside=eps_inside,
             nonfinite=nonfinite,
         )
 
@@ -172,7 +193,7 @@ class NAdam(Optimizer):
 
     reference = "Dozat 2016 (as torch.optim.NAdam)"
     state_names = ("m", "v")
-    state_scalars = {"mu_product": 1.0}
+    state_scalars: ClassVar[dict[str, float]] = {"mu_product": 1.0}
 
     def __init__(
         self,

@@ -46,7 +46,9 @@ def adadelta_rule(theta, g, square_avg, delta_avg, lr, rho, eps, weight_decay):
     return theta, square_avg, delta_avg
 
 
-def rmsprop_rule(theta, g, square_avg, grad_avg, buffer, lr, beta, eps, weight_decay, momentum, centered, eps_inside):
+def rmsprop_rule(
+    theta, g, square_avg, grad_avg, buffer, lr, beta, eps, weight_decay, momentum, centered, eps_inside
+):
     """RMSprop.  s ← βs + (1 − β)g² ;  [centered: ḡ ← βḡ + (1 − β)g, s̃ = s − ḡ²] ;  r = √s̃ + ε ;
     momentum μ > 0: b ← μb + g/r, θ ← θ − α b ;  otherwise θ ← θ − α g/r"""
     g = g + weight_decay * theta
@@ -188,7 +190,12 @@ class AdaDelta(Optimizer):
         else:
             e_g = f"E[g²] ← {self.rho:g}·E[g²] + {1 - self.rho:g}·{g}²"
             e_d = f"E[Δ²] ← {self.rho:g}·E[Δ²] + {1 - self.rho:g}·Δ²"
-        return [e_g, f"Δ ← √(E[Δ²] + {self.eps:g}) / √(E[g²] + {self.eps:g}) · {g}", e_d, f"θ ← θ − {self.lr:g}·Δ"]
+        return [
+            e_g,
+            f"Δ ← √(E[Δ²] + {self.eps:g}) / √(E[g²] + {self.eps:g}) · {g}",
+            e_d,
+            f"θ ← θ − {self.lr:g}·Δ",
+        ]
 
 
 class RMSprop(Optimizer):
@@ -225,8 +232,10 @@ class RMSprop(Optimizer):
         self.eps_inside = bool(eps_inside)
 
     def _active_states(self):
-        return ("square_avg",) + (("grad_avg",) if self.centered else ()) + (
-            ("momentum_buffer",) if self.momentum > 0 else ()
+        return (
+            ("square_avg",)
+            + (("grad_avg",) if self.centered else ())
+            + (("momentum_buffer",) if self.momentum > 0 else ())
         )
 
     def _rule(self):
@@ -234,7 +243,13 @@ class RMSprop(Optimizer):
 
     def _hyper(self):
         return (
-            self.lr, self.beta, self.eps, self.weight_decay, self.momentum, self.centered, self.eps_inside
+            self.lr,
+            self.beta,
+            self.eps,
+            self.weight_decay,
+            self.momentum,
+            self.centered,
+            self.eps_inside,
         )
 
     def _equations(self):

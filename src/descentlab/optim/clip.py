@@ -25,7 +25,9 @@ def by_norm(grads: np.ndarray | Sequence[np.ndarray], max_norm: float) -> float:
     The direction is kept, only the length shrinks. With a flat parameter vector (descentlab's networks) the
     global norm is the norm of ``net.grads``; several arrays are clipped by their joint norm.
     """
-    max_norm = check_range("max_norm", max_norm, 0.0, math.inf, low_open=True, owner="clip.by_norm", hint="e.g. 1.0")
+    max_norm = check_range(
+        "max_norm", max_norm, 0.0, math.inf, low_open=True, owner="clip.by_norm", hint="e.g. 1.0"
+    )
     arrays = _float_arrays("clip.by_norm", grads)
     norm = global_norm(arrays)
     if not math.isfinite(norm):
@@ -45,7 +47,9 @@ def by_value(grads: np.ndarray | Sequence[np.ndarray], clip_value: float) -> flo
 
     Unlike clipping by norm this changes the gradient's direction.
     """
-    clip_value = check_range("clip_value", clip_value, 0.0, math.inf, low_open=True, owner="clip.by_value", hint="e.g. 0.5")
+    clip_value = check_range(
+        "clip_value", clip_value, 0.0, math.inf, low_open=True, owner="clip.by_value", hint="e.g. 0.5"
+    )
     arrays = _float_arrays("clip.by_value", grads)
     norm = global_norm(arrays)
     for a in arrays:

@@ -48,7 +48,10 @@ def convert_momentum(lr: float, beta: float, from_form: str, to_form: str) -> Mo
         "(and no bias correction in the EWA form)"
     )
     if {from_form, to_form} & {"sutskever"} and from_form != to_form:
-        note += "; a learning-rate schedule breaks it: the Sutskever velocity keeps each gradient scaled by the lr of its own step"
+        note += (
+            "; a learning-rate schedule breaks it: the Sutskever velocity keeps each gradient scaled by the lr "
+            "of its own step"
+        )
     elif from_form != to_form:
         note += "; a schedule keeps it only if the EWA rate is rescaled by 1/(1 − β) at every step"
     return MomentumConversion(form=to_form, lr=target_lr, beta=beta, note=note)

@@ -149,7 +149,7 @@ class LinearToTau(Schedule):
 class Cosine(Schedule):
     """Cosine annealing (Loshchilov & Hutter 2017, without restarts), constant at ``lr_min`` after ``steps``:
 
-        α_t = α_min + ½ (α₀ − α_min)(1 + cos(π t / T))  for t ≤ T
+    α_t = α_min + ½ (α₀ − α_min)(1 + cos(π t / T))  for t ≤ T
     """
 
     fields = ("lr0", "steps", "lr_min")
@@ -157,7 +157,9 @@ class Cosine(Schedule):
     def __init__(self, lr0: float, steps: int = 100, lr_min: float = 0.0) -> None:
         self.lr0 = _check_lr("Cosine", "lr0", lr0)
         self.steps = _check_count("Cosine", "steps", steps)
-        self.lr_min = check_range("lr_min", lr_min, 0.0, self.lr0, owner="Cosine", hint="it must not exceed lr0")
+        self.lr_min = check_range(
+            "lr_min", lr_min, 0.0, self.lr0, owner="Cosine", hint="it must not exceed lr0"
+        )
 
     def _value(self, t):
         fraction = min(t / self.steps, 1.0)
@@ -206,7 +208,9 @@ class ReduceOnPlateau(Schedule):
         cooldown: int = 0,
     ) -> None:
         self.inner = inner if isinstance(inner, Schedule) else Constant(inner)
-        self.factor = check_range("factor", factor, 0.0, 1.0, low_open=True, high_open=True, owner="ReduceOnPlateau")
+        self.factor = check_range(
+            "factor", factor, 0.0, 1.0, low_open=True, high_open=True, owner="ReduceOnPlateau"
+        )
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
             raise ValueError(f"ReduceOnPlateau: patience={patience!r} must be an integer ≥ 0")
         self.patience = patience
@@ -247,12 +251,16 @@ class ReduceOnPlateau(Schedule):
         return False
 
     def _improves(self, metric: float) -> bool:
+        if math.isinf(self.best):  # nothing observed yet
+            return True
         if self.mode == "min":
             return metric < self.best - abs(self.best) * self.threshold
         return metric > self.best + abs(self.best) * self.threshold
 
     def _state(self):
-        own = {k: getattr(self, k) for k in ("scale", "best", "bad_observations", "cooldown_left", "reductions")}
+        own = {
+            k: getattr(self, k) for k in ("scale", "best", "bad_observations", "cooldown_left", "reductions")
+        }
         return {**own, **super()._state()}
 
     def _load_state(self, state):
@@ -262,7 +270,8 @@ class ReduceOnPlateau(Schedule):
 
 
 SCHEDULES: dict[str, type[Schedule]] = {
-    cls.__name__: cls for cls in (Constant, Step, Exponential, InverseTime, LinearToTau, Cosine, Warmup, ReduceOnPlateau)
+    cls.__name__: cls
+    for cls in (Constant, Step, Exponential, InverseTime, LinearToTau, Cosine, Warmup, ReduceOnPlateau)
 }
 
 

@@ -1,0 +1,70 @@
+"""Finite-difference gradient check (deeplearning.ai course 2, week 1; CS231n "gradient checking").
+
+For every parameter θᵢ the central difference ĝᵢ = (J(θ + εeᵢ) − J(θ − εeᵢ)) / 2ε is compared with the
+backpropagated gᵢ. Per parameter array (each layer's W, b, γ, β) the relative error is
+‖g − ĝ‖ / (‖g‖ + ‖ĝ‖), and the check returns the largest. In float64 with ε = 1e-6, a correct backward pass
+gives about 1e-9 or less; 1e-5 and above means a bug.
+
+J is evaluated in training mode (batch statistics for batch norm); the dropout generator and the running
+averages are restored before each evaluation, so every J sees the same dropout mask and nothing changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from descentlab.nn._validation import check_nonnegative
+from descentlab.nn.network import Network
+
+#: Arrays whose gradients are both below this norm are compared in absolute terms (no 0/0).
+NORM_FLOOR = 1e-8
+
+
+def gradcheck(net: Network, X: Any, y: Any, loss: str = "ce", eps: float = 1e-6, l2: float = 0.0) -> float:
+    """Largest relative error between backpropagation and central differences over the parameter arrays.
+
+    ``net`` must be float64 (in float32 the differences drown in rounding). Costs 2·P forward passes: use a
+    small network and batch. The network's parameters, running averages and generator are left unchanged.
+    """
+    owner = "gradcheck"
+    if not isinstance(net, Network):
+        raise TypeError(f"{owner}: net must be a descentlab.nn.Network, got {type(net).__name__}")
+    if net.dtype != np.float64:
+        raise TypeError(
+            f"{owner}: the network computes in {net.dtype.name}; gradient checks need float64 "
+            f"(build it with dtype='float64')"
+        )
+    eps = check_nonnegative("eps", eps, owner=owner)
+    if eps == 0:
+        raise ValueError(f"{owner}: eps must be > 0, e.g. 1e-6")
+    l2 = check_nonnegative("l2", l2, owner=owner)
+    X, loss_fn, targets = net._prepare(X, y, loss, owner)
+    snapshot = net._snapshot()
+    grads_before = net.grads.copy()
+    net.loss_and_grad(X, y, loss=loss, l2=l2)
+    analytic = net.grads.copy()
+    numeric = np.empty_like(analytic)
+    theta = net.params
+    try:
+        for i in range(theta.size):
+            original = theta[i]
+            theta[i] = original + eps
+            net._restore(snapshot)
+            plus = net._training_loss(X, loss_fn, targets, l2)
+            theta[i] = original - eps
+            net._restore(snapshot)
+            minus = net._training_loss(X, loss_fn, targets, l2)
+            theta[i] = original
+            numeric[i] = (plus - minus) / (2 * eps)
+    finally:
+        net._restore(snapshot)
+        net.grads[...] = grads_before
+    worst = 0.0
+    for record in net.layout:
+        g, n = analytic[record.slice], numeric[record.slice]
+        scale = float(np.linalg.norm(g)) + float(np.linalg.norm(n))
+        error = float(np.linalg.norm(g - n)) / max(scale, NORM_FLOOR)
+        worst = max(worst, error)
+    return worst

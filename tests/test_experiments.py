@@ -1,0 +1,306 @@
+"""Sweeps: spec validation (errors name their line), trials and keys, runs, the store, executors, reports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from descentlab.experiments import (
+    LocalExecutor,
+    SpecError,
+    Store,
+    execute_run,
+    load_spec,
+    parse_spec,
+    run_sweep,
+    summarize,
+    write_report,
+)
+from descentlab.experiments.report import t_quantile_975
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = """\
+name = "tiny"
+seeds = [0, 1]
+metrics = ["final_loss", "best_loss", "steps_to_target", "seconds_to_target"]
+
+[problems.rosen]
+surface = "rosenbrock"
+steps = 60
+start_noise = 0.05
+target = { loss = 5.0 }
+
+[optimizers.gd]
+search = "grid"
+space = { lr = { log_uniform = [1e-4, 1e-3], points = 2 } }
+
+[optimizers.adam]
+search = "random"
+trials = 2
+space = { lr = { log_uniform = [1e-3, 1e-1] }, beta2 = [0.99, 0.999] }
+"""
+
+
+def deterministic(run: dict) -> dict:
+    """A stored run without the fields that measure wall-clock time or where/when it ran."""
+    drop = {"seconds", "seconds_to_target", "finished", "executor", "environment"}
+    return {k: v for k, v in run.items() if k not in drop}
+
+
+def line_of(text: str, marker: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), start=1) if marker in line)
+
+
+# -- spec ------------------------------------------------------------------------------------------------
+BAD_SPECS = [
+    # (what is wrong, the replacement applied to TINY, the text on the line the error must name, message part)
+    (
+        "unknown optimizer",
+        ("[optimizers.adam]\n", '[optimizers.adam]\ntype = "adamax"\n'),
+        'type = "adamax"',
+        "unknown optimizer 'adamax'",
+    ),
+    ("negative lr range", ("[1e-3, 1e-1]", "[-1e-3, 1e-1]"), "[-1e-3, 1e-1]", "must be > 0"),
+    (
+        "missing dataset",
+        (
+            'surface = "rosenbrock"\nsteps = 60\nstart_noise = 0.05\ntarget = { loss = 5.0 }',
+            'dataset = "imagenet-21k"\nepochs = 2',
+        ),
+        'dataset = "imagenet-21k"',
+        "unknown dataset",
+    ),
+    ("unknown surface", ('"rosenbrock"', '"no-such-surface"'), 'surface = "no-such-surface"', "unknown surface"),
+    ("unknown hyperparameter", ("beta2 = [", "momentum = 0.9, beta2 = ["), "momentum = 0.9", "no hyperparameter"),
+    ("optimizer's own check", ("beta2 = [0.99, 0.999]", "beta2 = [0.99, 1.5]"), "beta2 = [0.99, 1.5]", "beta2"),
+    ("grid without points", (", points = 2 }", " }"), "[1e-4, 1e-3] }", "points = n"),
+    ("random without budget", ("trials = 2\n", ""), "[optimizers.adam]", "trials = N"),
+    ("grid budget mismatch", ('search = "grid"\n', 'search = "grid"\ntrials = 5\n'), "trials = 5", "the grid has 2"),
+    ("repeated seeds", ("seeds = [0, 1]", "seeds = [0, 0]"), "seeds = [0, 0]", "repeat"),
+    ("unknown metric", ('"best_loss",', '"best_los",'), "metrics =", "unknown metric 'best_los'"),
+    ("unknown key", ("steps = 60", "stepz = 60"), "stepz = 60", "unknown key"),
+    ("invalid TOML", ("steps = 60", "steps = = 60"), "steps = = 60", "not valid TOML"),
+    ("reversed range", ("[1e-3, 1e-1]", "[1e-1, 1e-3]"), "[1e-1, 1e-3]", "low must be below high"),
+]
+
+
+@pytest.mark.parametrize(("what", "edit", "line_text", "message"), BAD_SPECS, ids=[b[0] for b in BAD_SPECS])
+def test_bad_specs_fail_naming_their_line(what, edit, line_text, message):
+    old, new = edit
+    assert old in TINY
+    text = TINY.replace(old, new, 1)
+    with pytest.raises(SpecError) as caught:
+        parse_spec(text, source="bad.toml")
+    error = caught.value
+    assert error.line == line_of(text, line_text), str(error)
+    assert message in str(error)
+    assert str(error).startswith(f"bad.toml:{error.line}:")
+
+
+def test_newton_is_refused_on_dataset_problems():
+    text = TINY + '\n[problems.digits]\ndataset = "digits"\nepochs = 1\n\n[optimizers.newton]\nspace = { lr = 1.0 }\n'
+    with pytest.raises(SpecError, match="needs the Hessian") as caught:
+        parse_spec(text)
+    assert caught.value.line == line_of(text, "[optimizers.newton]")
+
+
+def test_bad_spec_fails_before_any_run(tmp_path):
+    spec = tmp_path / "bad.toml"
+    spec.write_text(TINY.replace("[1e-3, 1e-1]", "[-1e-3, 1e-1]"))
+    db = tmp_path / "results.sqlite"
+    done = subprocess.run(
+        [sys.executable, "-m", "descentlab.experiments", "compare", str(spec), "--db", str(db), "--jobs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert f"bad.toml:{line_of(spec.read_text(), '-1e-3')}:" in done.stderr
+    assert "optimizers.adam.space.lr.log_uniform" in done.stderr
+    assert not db.exists()
+
+
+def test_trials_and_keys_are_deterministic_and_independent():
+    spec = parse_spec(TINY)
+    again = parse_spec(TINY)
+    tasks = spec.tasks()
+    assert [t.to_dict() for t in tasks] == [t.to_dict() for t in again.tasks()]
+    assert len(tasks) == 1 * (2 + 2) * 2 == len({t.key for t in tasks})
+    gd = [t.hyperparameters["lr"] for t in tasks if t.optimizer == "gd" and t.seed == 0]
+    assert gd == pytest.approx([1e-4, 1e-3])
+    adam = [dict(t.hyperparameters) for t in tasks if t.optimizer == "adam" and t.seed == 0]
+    assert all(1e-3 <= h["lr"] <= 1e-1 and h["beta2"] in (0.99, 0.999) for h in adam)
+    # Adding an optimizer or a problem leaves every existing run's trials and keys unchanged.
+    bigger = parse_spec(TINY + '\n[optimizers.rmsprop]\nsearch = "random"\ntrials = 2\nspace = { lr = 0.01 }\n')
+    assert {t.key for t in tasks} < {t.key for t in bigger.tasks()}
+    # A different search seed draws different random trials (the grid does not move).
+    reseeded = parse_spec("search_seed = 7\n" + TINY).tasks()
+    assert [t.hyperparameters for t in reseeded if t.optimizer == "adam"] != [
+        t.hyperparameters for t in tasks if t.optimizer == "adam"
+    ]
+
+
+def test_course_spec_is_valid():
+    spec = load_spec(ROOT / "specs" / "course.toml")
+    kinds = {p.kind for p in spec.problems}
+    assert kinds == {"surface", "dataset"}
+    assert sum(p.kind == "surface" for p in spec.problems) == 2
+    assert len({o.trials for o in spec.optimizers}) == 1, "the course compares optimizers at equal budgets"
+
+
+# -- runs ------------------------------------------------------------------------------------------------
+def test_a_run_is_a_function_of_its_task():
+    tasks = parse_spec(TINY).tasks()
+    first, second = execute_run(tasks[0].to_dict()), execute_run(tasks[0].to_dict())
+    assert first["status"] == "done", first["error"]
+    assert first["curve"]["train_loss"] == second["curve"]["train_loss"]
+    assert first["summary"]["final_loss"] == second["summary"]["final_loss"]
+    # Paired comparison: for one seed, every optimizer starts from the same perturbed point.
+    starts = {}
+    for task in tasks:
+        result = execute_run(task.to_dict())
+        starts.setdefault(task.seed, set()).add(result["curve"]["train_loss"][0])
+    assert all(len(values) == 1 for values in starts.values())
+    assert starts[0] != starts[1]
+
+
+def test_divergence_is_a_result_not_a_failure():
+    text = TINY.replace("[1e-4, 1e-3], points = 2", "[10.0, 100.0], points = 2")
+    task = next(t for t in parse_spec(text).tasks() if t.optimizer == "gd")
+    result = execute_run(task.to_dict())
+    assert result["status"] == "done" and result["diverged"]
+    assert result["summary"]["final_loss"] is None
+    assert result["steps"] < 60
+
+
+# -- store -----------------------------------------------------------------------------------------------
+def test_store_records_each_run_once_and_rolls_back_partial_writes(tmp_path):
+    spec = parse_spec(TINY)
+    task = spec.tasks()[0]
+    result = execute_run(task.to_dict())
+    with Store(tmp_path / "s.sqlite") as store:
+        store.begin_sweep(spec, [t.key for t in spec.tasks()])
+        assert store.record(result, executor="local")
+        assert not store.record(result, executor="local")
+        broken = json.loads(json.dumps(result))
+        broken["task"]["key"] = "0" * 32
+        broken["curve"]["train_loss"] = broken["curve"]["train_loss"][:-1]  # fails inside the transaction
+        with pytest.raises(IndexError):
+            store.record(broken, executor="local")
+        assert store.finished_keys() == {task.key}
+        assert store.check() == []
+        (run,) = store.runs(spec.name)
+        assert run["hyperparameters"] == task.hyperparameters and run["seed"] == task.seed
+        assert store.curve(task.key)["train_loss"] == result["curve"]["train_loss"]
+        assert store.environments()[run["environment"]]["numpy"] == np.__version__
+
+
+def test_export_csv_and_parquet(tmp_path):
+    spec = parse_spec(TINY)
+    with Store(tmp_path / "s.sqlite") as store:
+        run_sweep(spec, store, LocalExecutor(1))
+        store.export(tmp_path / "runs.csv")
+        store.export(tmp_path / "curves.csv", table="curves")
+        with (tmp_path / "runs.csv").open() as handle:
+            rows = list(csv.DictReader(handle))
+        assert len(rows) == len(spec.tasks())
+        assert {json.loads(r["hyperparameters"])["lr"] for r in rows if r["optimizer"] == "gd"} == {1e-4, 1e-3}
+        with pytest.raises(ValueError, match=r"\.csv or \.parquet"):
+            store.export(tmp_path / "runs.xlsx")
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            with pytest.raises(ImportError, match="pyarrow"):
+                store.export(tmp_path / "runs.parquet")
+        else:
+            store.export(tmp_path / "runs.parquet")
+            assert pq.read_table(tmp_path / "runs.parquet").num_rows == len(rows)
+
+
+# -- executors -------------------------------------------------------------------------------------------
+def test_local_processes_give_the_same_results_as_in_process(tmp_path):
+    spec = parse_spec(TINY)
+    stores = {}
+    for jobs in (1, 2):
+        with Store(tmp_path / f"jobs{jobs}.sqlite") as store:
+            with LocalExecutor(jobs) as executor:
+                outcome = run_sweep(spec, store, executor)
+            assert outcome.ran == len(spec.tasks()) and outcome.failed == 0
+            stores[jobs] = [deterministic(r) for r in store.runs(spec.name)]
+    assert stores[1] == stores[2]
+
+
+def test_resume_skips_finished_runs_and_a_changed_spec_only_adds(tmp_path):
+    spec = parse_spec(TINY)
+    with Store(tmp_path / "s.sqlite") as store:
+        first = run_sweep(spec, store, LocalExecutor(1))
+        again = run_sweep(spec, store, LocalExecutor(1))
+        assert (first.ran, again.ran, again.skipped) == (len(spec.tasks()), 0, len(spec.tasks()))
+        more = parse_spec(TINY.replace("seeds = [0, 1]", "seeds = [0, 1, 2]"))
+        grown = run_sweep(more, store, LocalExecutor(1))
+        assert (grown.skipped, grown.ran) == (len(spec.tasks()), len(more.tasks()) - len(spec.tasks()))
+        fewer = parse_spec(TINY.replace("seeds = [0, 1]", "seeds = [1]"))
+        run_sweep(fewer, store, LocalExecutor(1))
+        assert {r["seed"] for r in store.runs("tiny")} == {1}, "the report reads the current plan only"
+
+
+# -- report ----------------------------------------------------------------------------------------------
+def test_report_is_self_contained_and_ranks_by_the_mean_over_seeds(tmp_path):
+    spec = parse_spec(TINY)
+    with Store(tmp_path / "s.sqlite") as store:
+        run_sweep(spec, store, LocalExecutor(1))
+        summary = summarize(store)
+        out = tmp_path / "report.html"
+        assert write_report(store, out, markdown=tmp_path / "excerpt.md") == "tiny"
+        runs = store.runs("tiny")
+    (problem,) = summary.problems
+    for result in problem.ranking:
+        for trial in result.trials:
+            finals = [r["final_loss"] for r in runs if r["optimizer"] == result.optimizer and r["trial"] == trial.trial]
+            assert trial.score == pytest.approx(np.mean(finals))
+        assert result.best.score == min(t.score for t in result.trials)
+    scores = [r.best.score for r in problem.ranking]
+    assert scores == sorted(scores)
+    page = out.read_text()
+    assert page.count("data:image/png;base64,") == 2
+    assert not re.search(r"(src|href)=['\"]https?:", page), "the report must not fetch anything"
+    assert "dl.optim.Adam(" in page and "[optimizers.gd]" in page
+    excerpt = (tmp_path / "excerpt.md").read_text()
+    assert f"| 1 | {problem.ranking[0].optimizer} |" in excerpt
+
+
+def test_student_t_quantiles():
+    assert t_quantile_975(1) == pytest.approx(12.706)
+    assert t_quantile_975(30) == pytest.approx(2.042)
+    assert t_quantile_975(60) == pytest.approx(2.000, abs=2e-3)  # table value 2.000
+    assert t_quantile_975(1000) == pytest.approx(1.962, abs=1e-3)
+
+
+def test_report_errors_name_the_fix(tmp_path):
+    with Store(tmp_path / "empty.sqlite") as store, pytest.raises(ValueError, match="descentlab compare"):
+        summarize(store)
+
+
+def test_importing_experiments_does_not_import_matplotlib_or_ray():
+    code = "import sys, descentlab.experiments; print(sorted(m for m in ('matplotlib', 'ray') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.strip() == "[]"
+
+
+def test_store_is_plain_sqlite(tmp_path):
+    spec = parse_spec(TINY)
+    with Store(tmp_path / "s.sqlite") as store:
+        run_sweep(spec, store, LocalExecutor(1))
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"runs", "curves", "environments", "sweeps", "plan"} <= tables
+    assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == len(spec.tasks())

@@ -1,0 +1,181 @@
+"""The course as an atlas: every study paired with its figure and the sentences that say what to notice.
+
+``STUDIES`` maps a study's name to a :class:`Study` (its computation from :mod:`descentlab.studies` and its
+drawing from :mod:`descentlab.plots`). :func:`render` runs one; :func:`build` runs them all and writes
+one PNG each, ``index.html`` (every figure with its caption) and ``atlas.json`` (the same, for programs)::
+
+    import descentlab.atlas as atlas
+    atlas.build("atlas/", quick=True)      # → atlas/index.html
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from descentlab import plots, studies
+
+
+@dataclass(frozen=True)
+class Study:
+    """One page of the atlas: ``compute(quick=…)`` returns a record, ``plot(record)`` draws it."""
+
+    name: str
+    title: str
+    notice: str
+    compute: Callable[..., Any]
+    plot: Callable[[Any], Figure]
+
+    def figure(self, quick: bool = False) -> Figure:
+        """Compute the study and draw it."""
+        return self.plot(self.compute(quick=quick))
+
+
+_STUDY_LIST = [
+    Study(
+        "ewa",
+        "Exponentially weighted averages",
+        "Each panel smooths the same noisy series with vₜ = βvₜ₋₁ + (1 − β)xₜ. A larger β averages more "
+        "values (about 1/(1 − β)), so the curve is smoother but lags behind the signal. Without bias "
+        "correction the average starts near 0 and creeps up; dividing by 1 − βᵗ fixes the first steps.",
+        studies.ewa,
+        plots.ewa,
+    ),
+    Study(
+        "schedules",
+        "Learning-rate schedules",
+        "All schedules start from the same α₀ and differ only in how they cool down: in steps, smoothly "
+        "(exponential, 1/t, cosine), linearly to a floor (τ), after a warm-up, or when the loss stalls "
+        "(ReduceOnPlateau, whose cuts are the vertical lines). The log panel shows how many decades each falls.",
+        studies.schedules,
+        plots.schedules,
+    ),
+    Study(
+        "effective-step",
+        "AdaGrad's shrinking step vs RMSprop and AdaDelta",
+        "The three methods see the same gradients; halfway, the gradients become 10× smaller. AdaGrad's "
+        "step per unit of gradient keeps falling like 1/√t because its sum of squares never forgets. RMSprop "
+        "and AdaDelta average recent squares only, so their steps grow back when the gradients shrink.",
+        studies.effective_step,
+        plots.effective_step,
+    ),
+]
+
+#: Every study by name, in the order of the course.
+STUDIES: dict[str, Study] = {study.name: study for study in _STUDY_LIST}
+
+
+def get(name: str) -> Study:
+    """The study called ``name``; a ``KeyError`` lists the known names."""
+    if name not in STUDIES:
+        raise KeyError(f"unknown study {name!r}; known: {', '.join(STUDIES)}")
+    return STUDIES[name]
+
+
+def render(name: str, path: str | Path, quick: bool = False, dpi: int = 100) -> Path:
+    """Compute study ``name``, draw it and save the PNG at ``path``; return the path."""
+    figure = get(name).figure(quick=quick)
+    return plots.save(figure, path, dpi=dpi)
+
+
+@dataclass
+class AtlasPage:
+    """What :func:`build` did for one study: the PNG (relative to the atlas folder), seconds, or the error."""
+
+    name: str
+    title: str
+    notice: str
+    image: str | None
+    seconds: float
+    error: str | None = None
+
+
+@dataclass
+class Atlas:
+    """The result of :func:`build`: the folder, its ``index.html`` and one page per study."""
+
+    folder: Path
+    index: Path
+    pages: list[AtlasPage] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[AtlasPage]:
+        return [page for page in self.pages if page.error is not None]
+
+
+def build(
+    folder: str | Path = "atlas",
+    quick: bool = False,
+    names: Iterable[str] | None = None,
+    on_page: Callable[[AtlasPage], None] | None = None,
+    dpi: int = 100,
+) -> Atlas:
+    """Run every study (or those in ``names``), save ``<name>.png`` each, then ``index.html`` and ``atlas.json``.
+
+    A study that raises does not stop the others: its page records the error (one line in the index, the
+    full traceback in ``atlas.json``) and :attr:`Atlas.failures` lists it. ``on_page`` is called after each
+    study (a progress bar's hook).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    selected = [get(name) for name in (list(STUDIES) if names is None else names)]
+    result = Atlas(folder=folder, index=folder / "index.html")
+    details: dict[str, str] = {}
+    for study in selected:
+        start = time.perf_counter()
+        try:
+            render(study.name, folder / f"{study.name}.png", quick=quick, dpi=dpi)
+            page = AtlasPage(study.name, study.title, study.notice, f"{study.name}.png", 0.0)
+        except Exception as error:  # a broken study is reported on its page; the atlas goes on
+            page = AtlasPage(study.name, study.title, study.notice, None, 0.0, f"{type(error).__name__}: {error}")
+            details[study.name] = traceback.format_exc()
+        page.seconds = time.perf_counter() - start
+        result.pages.append(page)
+        if on_page is not None:
+            on_page(page)
+    result.index.write_text(_index_html(result.pages, quick), encoding="utf-8")
+    records = [{**page.__dict__, "traceback": details.get(page.name)} for page in result.pages]
+    (folder / "atlas.json").write_text(json.dumps({"quick": quick, "pages": records}, indent=2), encoding="utf-8")
+    return result
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1250px; margin: 2em auto; padding: 0 1em; color: #222; }
+nav a { margin-right: 1em; } figure { margin: 2.5em 0; border-top: 1px solid #ddd; padding-top: 1em; }
+img { max-width: 100%; } .notice { font-size: 1.05em; line-height: 1.5; max-width: 60em; }
+.error { color: #b00020; font-family: monospace; } .meta { color: #777; font-size: 0.85em; }
+"""
+
+
+def _index_html(pages: list[AtlasPage], quick: bool) -> str:
+    nav = " ".join(f'<a href="#{p.name}">{html.escape(p.title)}</a>' for p in pages)
+    sections = []
+    for number, page in enumerate(pages, 1):
+        if page.image is not None:
+            body = f'<img src="{html.escape(page.image)}" alt="{html.escape(page.title)}">'
+        else:
+            body = f'<p class="error">This study failed: {html.escape(page.error or "")}</p>'
+        sections.append(
+            f'<figure id="{page.name}">\n<h2>{number}. {html.escape(page.title)}</h2>\n{body}\n'
+            f'<figcaption><p class="notice"><strong>What to notice.</strong> {html.escape(page.notice)}</p>'
+            f'<p class="meta">study <code>{page.name}</code> · {page.seconds:.1f} s · '
+            f"<code>descentlab study {page.name}</code></p></figcaption>\n</figure>"
+        )
+    mode = " (quick mode: small versions of each study)" if quick else ""
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>descentlab atlas</title><style>{_STYLE}</style></head><body>\n"
+        f"<h1>descentlab atlas{mode}</h1>\n<p>The optimization course as figures, regenerated by "
+        f"<code>descentlab demo</code>.</p>\n<nav>{nav}</nav>\n" + "\n".join(sections) + "\n</body></html>\n"
+    )
+
+
+__all__ = ["STUDIES", "Atlas", "AtlasPage", "Study", "build", "get", "render"]

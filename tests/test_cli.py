@@ -1,0 +1,56 @@
+"""The ``descentlab`` command through typer's CliRunner: studies, the atlas, readable errors."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import html
+import re
+
+from typer.testing import CliRunner
+
+from descentlab import atlas
+from descentlab.cli import app
+
+runner = CliRunner()
+
+
+def test_study_list_names_every_study():
+    result = runner.invoke(app, ["study", "--list"])
+    assert result.exit_code == 0, result.output
+    for name in atlas.STUDIES:
+        assert name in result.output
+
+
+def test_study_writes_its_png(tmp_path):
+    out = tmp_path / "ewa.png"
+    result = runner.invoke(app, ["study", "ewa", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 10_000
+
+
+def test_unknown_study_is_one_line_without_traceback():
+    result = runner.invoke(app, ["study", "nope"])
+    assert result.exit_code == 1
+    assert "unknown study 'nope'; known: ewa" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_debug_flag_keeps_the_exception():
+    result = runner.invoke(app, ["--debug", "study", "nope"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, KeyError)
+
+
+def test_demo_quick_builds_an_index_linking_every_figure(tmp_path):
+    result = runner.invoke(app, ["demo", "--quick", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    linked = set(re.findall(r'<img src="([^"]+)"', index))
+    assert linked == {f"{name}.png" for name in atlas.STUDIES}
+    for name, entry in atlas.STUDIES.items():
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+        assert html.escape(entry.title) in index
+    assert (tmp_path / "atlas.json").exists()

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from descentlab.optim._backend import apply_rule
+from descentlab.optim._backend import all_finite, apply_rule
 from descentlab.optim._validation import check_choice, check_float_array, check_range
 
 NONFINITE_POLICIES = ("raise", "skip")
@@ -232,6 +232,9 @@ class Optimizer:
 
 
 def _all_finite(array: np.ndarray) -> bool:
+    fast = all_finite(array)  # a parallel compiled pass for large contiguous arrays, None where it does not apply
+    if fast is not None:
+        return fast
     # One reduction pass instead of a boolean temporary; the sum is non-finite whenever an entry is.
     # A finite array can still overflow the sum, so only then is the exact check paid for.
     with np.errstate(over="ignore", invalid="ignore"):

@@ -5,6 +5,7 @@ J = net.loss_and_grad(X, y, loss="bce")     # fills net.grads
 opt.step(net.params, net.grads)             # one step for the whole network
 """
 
+from descentlab.nn.checkpoint import Checkpoint, load, save
 from descentlab.nn.gradient_check import gradcheck
 from descentlab.nn.initializers import (
     INITIALIZERS,
@@ -45,6 +46,7 @@ __all__ = [
     "LOSSES",
     "Activation",
     "BatchNorm",
+    "Checkpoint",
     "Dense",
     "Dropout",
     "Layer",
@@ -62,8 +64,10 @@ __all__ = [
     "he_normal",
     "he_uniform",
     "lecun_normal",
+    "load",
     "mlp",
     "normal",
+    "save",
     "too_large",
     "too_small",
     "uniform",

@@ -119,6 +119,8 @@ class Dense(Layer):
         self.fan_in = check_positive_int("fan_in", fan_in, owner="Dense")
         self.fan_out = check_positive_int("fan_out", fan_out, owner="Dense")
         self.init = get_initializer(init)
+        #: The initializer's name as recorded in checkpoints (kept when a checkpoint rebuilds the layer).
+        self.init_label = initializer_name(self.init)
         self.bias = bool(bias)
         self.W: np.ndarray
         self.dW: np.ndarray
@@ -158,7 +160,7 @@ class Dense(Layer):
             "type": "Dense",
             "fan_in": self.fan_in,
             "fan_out": self.fan_out,
-            "init": initializer_name(self.init),
+            "init": self.init_label,
             "bias": self.bias,
         }
 

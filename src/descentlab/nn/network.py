@@ -203,9 +203,11 @@ class Network:
             kind = spec.pop("type", None)
             if kind not in LAYERS:
                 raise ValueError(f"unknown layer type {kind!r} in the configuration; known: {', '.join(LAYERS)}")
-            if kind == "Dense":
-                spec["init"] = "zeros"  # the values are loaded afterwards; the recorded name is informational
-            layers.append(LAYERS[kind](**spec))
+            label = spec.pop("init", None) if kind == "Dense" else None
+            layer = LAYERS[kind](**spec, **({"init": "zeros"} if kind == "Dense" else {}))
+            if label is not None:
+                layer.init_label = label  # the values are loaded afterwards; the name is kept as a record
+            layers.append(layer)
         return cls(layers, input_dim=config["input_dim"], dtype=config["dtype"], seed=seed)
 
     def state_arrays(self) -> dict[str, np.ndarray]:

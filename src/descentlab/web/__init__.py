@@ -1,0 +1,65 @@
+"""The playground: descentlab in the browser (``descentlab playground``).
+
+Two pages driven by the library: *Race* (optimizers descending a loss surface from the points you click)
+and *Train* (a small network learning a 2-D dataset, streamed live). Everything is served from the
+installed packages — no internet needed. Needs the ``web`` extra: ``pip install 'descentlab[web]'``.
+
+    from descentlab.web import serve
+    serve(port=8050)            # then open http://127.0.0.1:8050
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import typer
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def create_app(limits: Any = None) -> Any:
+    """The ASGI application (FastAPI), with :class:`~descentlab.web.schemas.Limits` (defaults when ``None``)."""
+    from descentlab.web.app import create_app as _create_app
+    from descentlab.web.schemas import LIMITS
+
+    return _create_app(LIMITS if limits is None else limits)
+
+
+def serve(host: str = "127.0.0.1", port: int = 8050) -> None:
+    """Run the playground until interrupted, printing its address; binds to the loopback interface by default.
+
+    Any other ``host`` makes the playground reachable from other machines; a warning says so.
+    """
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"serve: port={port!r} must be an integer in [0, 65535], e.g. 8050")
+    try:
+        import uvicorn
+    except ImportError as error:
+        raise ImportError(
+            "the playground needs the web extra: pip install 'descentlab[web]' (fastapi, uvicorn, plotly)"
+        ) from error
+    from descentlab.web.app import create_app as _create_app
+    from descentlab.web.schemas import LIMITS
+
+    if host not in LOOPBACK_HOSTS:
+        print(f"warning: binding to {host} makes the playground reachable from other machines")
+    shown = f"[{host}]" if ":" in host else host
+    print(f"descentlab playground: http://{shown}:{port}/race  (Ctrl+C to stop)", flush=True)
+    uvicorn.run(_create_app(), host=host, port=port, log_level="warning", ws_max_size=LIMITS.max_body_bytes)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``playground`` command to a typer application (the ``descentlab`` CLI)."""
+    import typer
+
+    @app.command("playground")
+    def playground(
+        port: int = typer.Option(8050, "--port", min=0, max=65535, help="TCP port to listen on."),
+        host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind; the default is loopback only."),
+    ) -> None:
+        """Start the playground web app (Race and Train pages) and print its address."""
+        serve(host=host, port=port)
+
+
+__all__ = ["create_app", "register", "serve"]

@@ -1,0 +1,208 @@
+"""The playground's web application: two pages, their static files, a JSON API and a WebSocket.
+
+Routes (all handlers parse, call the library through :mod:`descentlab.web.race` /
+:mod:`descentlab.web.training`, and return JSON):
+
+=================================  ================================================================
+``GET /race``, ``GET /train``      the pages (``/`` redirects to ``/race``)
+``GET /static/…``                  the pages' own scripts and styles
+``GET /vendor/plotly.min.js``      Plotly.js from the installed ``plotly`` package (no CDN)
+``GET /api/options``               surfaces, optimizers and their defaults, schedules, limits
+``GET /api/surfaces/{name}?n=``    contour grid of one surface
+``POST /api/explain``              update equations (``describe()``) and notes for one optimizer
+``POST /api/race``                 trajectories and losses for every racer and start
+``WS /api/train``                  the training conversation (see :mod:`descentlab.web.channel`)
+=================================  ================================================================
+
+Bad input is answered with status 422 and ``{"error": message, "details": [{"field", "message"}]}``;
+a body over the size limit with 413; a training connection beyond the server's limit with an ``error``
+message and close code 1013 (try again later).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Query, Request, WebSocket
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from descentlab import nn, optim
+from descentlab.web import race
+from descentlab.web.builders import describe
+from descentlab.web.channel import TrainChannel
+from descentlab.web.notes import INIT_NOTES, OPTIMIZER_NOTES
+from descentlab.web.schemas import (
+    LIMITS,
+    SCHEDULE_TYPES,
+    ExplainRequest,
+    Limits,
+    RaceRequest,
+    TrainConfig,
+    readable,
+    schedule_parameters,
+    settable_hyperparameters,
+)
+
+STATIC = Path(__file__).with_name("static")
+
+
+def plotly_js() -> Path:
+    """The minified Plotly.js bundled inside the installed ``plotly`` Python package."""
+    path = resources.files("plotly") / "package_data" / "plotly.min.js"
+    return Path(str(path))
+
+
+class BadInput(ValueError):
+    """Input the library rejected; answered with status 422 and the library's message."""
+
+
+def create_app(limits: Limits = LIMITS) -> FastAPI:
+    """Build the playground application (one per server; every connection gets its own state)."""
+    app = FastAPI(title="descentlab playground", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.limits = limits
+    app.state.training_sessions = 0
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        details = readable(error.errors())
+        return _error(422, "; ".join(f"{d['field']}: {d['message']}" for d in details), details)
+
+    @app.exception_handler(BadInput)
+    async def bad_input(request: Request, error: BadInput) -> JSONResponse:
+        return _error(422, str(error))
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/race")
+
+    @app.get("/race", include_in_schema=False)
+    def race_page() -> FileResponse:
+        return FileResponse(STATIC / "race.html")
+
+    @app.get("/train", include_in_schema=False)
+    def train_page() -> FileResponse:
+        return FileResponse(STATIC / "train.html")
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    def plotly() -> FileResponse:
+        return FileResponse(plotly_js(), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
+    @app.get("/api/options")
+    def options() -> dict[str, Any]:
+        return _options(limits)
+
+    @app.get("/api/surfaces/{name}")
+    def surface(name: str, n: int = Query(120, ge=limits.grid_min, le=limits.grid_max)) -> dict[str, Any]:
+        with _library_errors():
+            return race.surface_grid(name, n)
+
+    @app.post("/api/explain")
+    def explain(spec: ExplainRequest) -> dict[str, str]:
+        with _library_errors():
+            return {**describe(spec), "note": OPTIMIZER_NOTES[spec.optimizer]}
+
+    @app.post("/api/race")
+    def run_race(request: RaceRequest) -> dict[str, Any]:
+        with _library_errors():
+            return race.run_race(request)
+
+    @app.websocket("/api/train")
+    async def train(websocket: WebSocket) -> None:
+        await websocket.accept()
+        if app.state.training_sessions >= limits.max_training_sessions:
+            message = (
+                f"the server is already running {limits.max_training_sessions} training sessions; "
+                f"close another Train tab and reload"
+            )
+            await websocket.send_text(json.dumps({"type": "error", "message": message, "details": []}))
+            await websocket.close(code=1013)
+            return
+        app.state.training_sessions += 1
+        try:
+            await TrainChannel(websocket, limits).serve()
+        finally:
+            app.state.training_sessions -= 1
+
+    return app
+
+
+def _options(limits: Limits) -> dict[str, Any]:
+    from descentlab import surfaces
+
+    return {
+        "surfaces": [race.surface_summary(name) for name in surfaces.SURFACES],
+        "optimizers": {name: settable_hyperparameters(name) for name in optim.OPTIMIZERS},
+        "schedules": {kind: schedule_parameters(kind) for kind in SCHEDULE_TYPES},
+        "train": {
+            "defaults": TrainConfig().model_dump(),
+            "activations": list(TrainConfig.model_fields["activation"].annotation.__args__),
+            "inits": list(INIT_NOTES),
+            "initializers_known": list(nn.INITIALIZERS),
+        },
+        "limits": asdict(limits),
+    }
+
+
+@contextmanager
+def _library_errors() -> Iterator[None]:
+    """Turn the library's ``ValueError``/``TypeError`` (its readable checks) into a 422 answer."""
+    try:
+        yield
+    except BadInput:
+        raise
+    except (ValueError, TypeError) as error:
+        raise BadInput(str(error)) from error
+
+
+def _error(status: int, message: str, details: list[dict[str, str]] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "details": details or []}, status_code=status)
+
+
+class BodyLimit:
+    """Refuse HTTP request bodies over ``max_bytes`` (status 413) before any handler reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                response = _error(413, f"the request body exceeds {self.max_bytes} bytes; send smaller settings")
+                await response(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)

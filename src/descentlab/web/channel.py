@@ -1,0 +1,136 @@
+"""The Train page's WebSocket conversation: commands in, training frames out.
+
+The page sends JSON commands::
+
+    {"type": "configure", "config": {...TrainConfig...}}   build a fresh run (answered by "ready")
+    {"type": "play"} | {"type": "pause"}                   stream frames until paused or finished
+    {"type": "step"}                                       one epoch, one frame
+    {"type": "reset"}                                      rebuild the run from its configuration
+
+and receives ``ready`` (the points, the explain panel, frame 0), ``frame`` (history since the previous
+frame, decision boundary, gradient norms, current equations) and ``error`` (a readable message and the
+fields at fault; the connection stays open). Training runs in a worker thread one frame at a time, so the
+server keeps answering while a run plays, and commands are read while it plays. Each connection owns its
+run; nothing is shared between connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import anyio
+from pydantic import ValidationError
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from descentlab.web.schemas import LIMITS, Limits, TrainConfig, readable
+from descentlab.web.training import TrainingRun
+
+COMMANDS = ("configure", "play", "pause", "step", "reset")
+_CLOSED = object()
+
+
+class BadCommand(ValueError):
+    """A command the page sent could not be used; ``details`` lists the fields at fault."""
+
+    def __init__(self, message: str, details: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or []
+
+
+class TrainChannel:
+    """One page connection and its (at most one) training run."""
+
+    def __init__(self, websocket: WebSocket, limits: Limits = LIMITS) -> None:
+        self.websocket = websocket
+        self.limits = limits
+        self.config: TrainConfig | None = None
+        self.run: TrainingRun | None = None
+        self.playing = False
+        self.commands: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def serve(self) -> None:
+        reader = asyncio.create_task(self._read())
+        try:
+            while True:
+                streaming = self.playing and self.run is not None and not self.run.done
+                if streaming:
+                    command = None if self.commands.empty() else self.commands.get_nowait()
+                else:
+                    command = await self.commands.get()
+                if command is _CLOSED:
+                    return
+                if command is not None:
+                    await self._handle(command)
+                if self.playing and self.run is not None and not self.run.done:
+                    run = self.run
+                    frame = await anyio.to_thread.run_sync(run.run_epochs, run.epochs_per_frame())
+                    await self._send_frame(frame)
+        finally:
+            reader.cancel()
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                await self.commands.put(await self.websocket.receive_text())
+        except (WebSocketDisconnect, RuntimeError):
+            await self.commands.put(_CLOSED)
+
+    async def _handle(self, text: str) -> None:
+        try:
+            kind, message = self._parse(text)
+            if kind == "configure":
+                await self._configure(message.get("config"))
+            elif self.run is None:
+                raise BadCommand(f"{kind!r} needs a run: send 'configure' with the settings first")
+            elif kind == "play":
+                self.playing = not self.run.done
+                if self.run.done:
+                    await self._send_frame(self.run.frame())
+            elif kind == "pause":
+                self.playing = False
+                await self._send_frame(self.run.frame())
+            elif kind == "step":
+                self.playing = False
+                await self._send_frame(await anyio.to_thread.run_sync(self.run.run_epochs, 1))
+            else:  # reset
+                assert self.config is not None
+                await self._configure_from(self.config)
+        except BadCommand as error:
+            await self._send({"type": "error", "message": str(error), "details": error.details})
+
+    def _parse(self, text: str) -> tuple[str, dict[str, Any]]:
+        if len(text) > self.limits.max_body_bytes:
+            raise BadCommand(f"the message has {len(text)} characters; the limit is {self.limits.max_body_bytes}")
+        try:
+            message = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise BadCommand(f"the message is not JSON ({error.msg} at character {error.pos})") from None
+        if not isinstance(message, dict) or message.get("type") not in COMMANDS:
+            raise BadCommand(f"a command is an object with 'type' one of {', '.join(COMMANDS)}")
+        return message["type"], message
+
+    async def _configure(self, raw: Any) -> None:
+        try:
+            config = TrainConfig.model_validate(raw if raw is not None else {})
+        except ValidationError as error:
+            details = readable(error.errors())
+            raise BadCommand("; ".join(f"{d['field']}: {d['message']}" for d in details), details) from None
+        await self._configure_from(config)
+
+    async def _configure_from(self, config: TrainConfig) -> None:
+        try:
+            run = await anyio.to_thread.run_sync(TrainingRun, config)
+        except (ValueError, TypeError) as error:  # the library's own checks (e.g. β₂ = 1)
+            raise BadCommand(str(error)) from None
+        self.config, self.run, self.playing = config, run, False
+        await self._send(run.introduction())
+
+    async def _send_frame(self, frame: dict[str, Any]) -> None:
+        if frame["status"] in ("finished", "diverged"):
+            self.playing = False
+        await self._send({**frame, "playing": self.playing})
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        await self.websocket.send_text(json.dumps(message, allow_nan=False))

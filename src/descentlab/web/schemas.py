@@ -1,0 +1,217 @@
+"""What the playground accepts: request records with their bounds, and the readable errors they raise.
+
+Every field a page can send is declared here with its type and range, so one place states what the server
+will compute for a stranger's request (the *bounds*), and every rejection names the field, the value and
+the allowed range. Checks that belong to the library (β < 1, a schedule's arguments) are left to the library
+constructors, whose ``ValueError`` messages are passed through unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from descentlab.optim import OPTIMIZERS
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much work one request may ask for (every page control is clamped to these ranges too)."""
+
+    race_max_racers: int = 6
+    race_max_starts: int = 8
+    race_max_steps: int = 2000
+    grid_min: int = 20
+    grid_max: int = 200
+    train_max_hidden_layers: int = 6
+    train_max_units: int = 64
+    train_min_samples: int = 40
+    train_max_samples: int = 1000
+    train_max_epochs: int = 2000
+    train_max_steps: int = 100_000
+    boundary_resolution: int = 60
+    max_training_sessions: int = 4
+    max_body_bytes: int = 64 * 1024
+
+
+LIMITS = Limits()
+
+# Hyperparameters a page may set. Ones that size memory or inner loops (AdaDelta's window, Newton-CG's
+# iterations) and the non-finite policy (the playground reports divergence itself) stay at their defaults.
+FIXED_HYPERPARAMETERS = frozenset({"nonfinite", "window", "cg_iters", "cg_tol"})
+
+SCHEDULE_TYPES: dict[str, str] = {
+    "constant": "Constant",
+    "step": "Step",
+    "exponential": "Exponential",
+    "inverse_time": "InverseTime",
+    "linear_to_tau": "LinearToTau",
+    "cosine": "Cosine",
+    "warmup": "Warmup",
+}
+INTEGER_SCHEDULE_FIELDS = frozenset({"every", "steps", "tau"})
+
+
+def schedule_parameters(kind: str) -> list[str]:
+    """The parameters a page sets for schedule ``kind`` (its α₀ is the optimizer's ``lr``)."""
+    from descentlab.optim.schedules import SCHEDULES
+
+    return [f for f in SCHEDULES[SCHEDULE_TYPES[kind]].fields if f not in ("lr0", "inner")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=64)
+
+
+def settable_hyperparameters(optimizer: str) -> dict[str, Any]:
+    """The hyperparameters of ``optimizer`` a page may set, with the library's defaults."""
+    defaults = OPTIMIZERS[optimizer]().hyperparameters()
+    return {k: v for k, v in defaults.items() if k not in FIXED_HYPERPARAMETERS}
+
+
+class ScheduleSpec(_Strict):
+    """A learning-rate schedule by name; its α₀ is the optimizer's ``lr``."""
+
+    type: Literal[tuple(SCHEDULE_TYPES)] = "constant"  # type: ignore[valid-type]
+    params: dict[str, float] = Field(default_factory=dict, max_length=4)
+
+    @model_validator(mode="after")
+    def _known_params(self) -> ScheduleSpec:
+        allowed = schedule_parameters(self.type)
+        for name, value in self.params.items():
+            if name not in allowed:
+                choices = ", ".join(allowed) or "none"
+                raise ValueError(f"schedule {self.type!r} has no parameter {name!r}; its parameters: {choices}")
+            if name in INTEGER_SCHEDULE_FIELDS and value != int(value):
+                raise ValueError(f"schedule {self.type!r}: {name}={value} must be a whole number of steps")
+        if self.params.get("steps", 0) > LIMITS.train_max_steps or self.params.get("tau", 0) > LIMITS.train_max_steps:
+            raise ValueError(f"schedule {self.type!r}: steps/tau must be ≤ {LIMITS.train_max_steps}")
+        return self
+
+
+class ClipSpec(_Strict):
+    """Gradient clipping before each step: none, by global norm, or by value."""
+
+    mode: Literal["none", "norm", "value"] = "none"
+    threshold: float = Field(1.0, gt=0, le=1e6)
+
+
+class OptimizerSpec(_Strict):
+    """One optimizer with its hyperparameters, schedule and clipping."""
+
+    optimizer: Literal[tuple(OPTIMIZERS)] = "adam"  # type: ignore[valid-type]
+    label: str | None = Field(None, max_length=40)
+    hyperparameters: dict[str, Any] = Field(default_factory=dict, max_length=12)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    clip: ClipSpec = Field(default_factory=ClipSpec)
+
+    @model_validator(mode="after")
+    def _known_hyperparameters(self) -> OptimizerSpec:
+        allowed = settable_hyperparameters(self.optimizer)
+        for name, value in self.hyperparameters.items():
+            if name not in allowed:
+                raise ValueError(
+                    f"{self.optimizer} has no settable hyperparameter {name!r}; choose from {', '.join(allowed)}"
+                )
+            if isinstance(allowed[name], bool):
+                if not isinstance(value, bool):
+                    raise ValueError(f"{self.optimizer}: {name}={value!r} must be true or false")
+            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{self.optimizer}: {name}={value!r} must be a number")
+            elif not abs(value) <= 1e6:
+                raise ValueError(f"{self.optimizer}: {name}={value!r} is out of range; use |{name}| ≤ 1e6")
+        return self
+
+    @property
+    def lr(self) -> float:
+        lr = self.hyperparameters.get("lr", settable_hyperparameters(self.optimizer)["lr"])
+        return float(lr)
+
+
+class RaceRequest(_Strict):
+    """Race optimizers on one surface from one or more starts."""
+
+    surface: str = Field(max_length=40)
+    racers: list[OptimizerSpec] = Field(min_length=1, max_length=LIMITS.race_max_racers)
+    starts: list[tuple[float, float]] = Field(min_length=1, max_length=LIMITS.race_max_starts)
+    steps: int = Field(200, ge=1, le=LIMITS.race_max_steps)
+
+
+HIDDEN_LAYERS_FIELD = Field(
+    default_factory=lambda: [8, 8], max_length=LIMITS.train_max_hidden_layers, description="units per hidden layer"
+)
+
+
+class TrainConfig(_Strict):
+    """A small network trained on a 2-D dataset, streamed epoch by epoch."""
+
+    dataset: Literal["moons", "circles", "spirals", "xor"] = "moons"
+    noise: float = Field(0.2, ge=0.0, le=1.0)
+    n_samples: int = Field(300, ge=LIMITS.train_min_samples, le=LIMITS.train_max_samples)
+    validation_fraction: float = Field(0.3, ge=0.1, le=0.5)
+    hidden: list[int] = HIDDEN_LAYERS_FIELD
+    activation: Literal["relu", "leaky_relu", "tanh", "sigmoid"] = "relu"
+    init: Literal["zeros", "too_small", "he", "xavier", "too_large"] = "he"
+    batch_norm: bool = False
+    loss: Literal["bce", "ce", "mse"] = "bce"
+    optimizer: OptimizerSpec = Field(default_factory=lambda: OptimizerSpec(hyperparameters={"lr": 0.01}))
+    batch_size: int | None = Field(32, ge=1, le=LIMITS.train_max_samples)
+    epochs: int = Field(300, ge=1, le=LIMITS.train_max_epochs)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+    @field_validator("hidden")
+    @classmethod
+    def _units_in_range(cls, hidden: list[int]) -> list[int]:
+        for i, units in enumerate(hidden):
+            if not 1 <= units <= LIMITS.train_max_units:
+                raise ValueError(f"hidden layer {i + 1} has {units} units; use 1 to {LIMITS.train_max_units}")
+        return hidden
+
+    @model_validator(mode="after")
+    def _bounded_work(self) -> TrainConfig:
+        n_train = self.n_train
+        if self.batch_size is not None and self.batch_size > n_train:
+            raise ValueError(
+                f"batch_size={self.batch_size} exceeds the {n_train} training samples; "
+                f"choose ≤ {n_train} or 'full' for batch gradient descent"
+            )
+        steps = self.epochs * self.steps_per_epoch
+        if steps > LIMITS.train_max_steps:
+            raise ValueError(
+                f"{self.epochs} epochs × {self.steps_per_epoch} steps per epoch = {steps} steps exceeds the limit of "
+                f"{LIMITS.train_max_steps}; use fewer epochs or a larger batch size"
+            )
+        return self
+
+    @property
+    def n_train(self) -> int:
+        return self.n_samples - round(self.n_samples * self.validation_fraction)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        if self.batch_size is None:
+            return 1
+        return -(-self.n_train // self.batch_size)
+
+
+class ExplainRequest(OptimizerSpec):
+    """The optimizer whose update equations the explain panel shows."""
+
+
+def readable(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Pydantic's ``errors()`` records (as FastAPI and pydantic raise them) as ``{"field", "message"}`` records."""
+    out = []
+    for item in errors:
+        field = ".".join(str(part) for part in item["loc"] if part not in ("body",)) or "request"
+        message = item["msg"].removeprefix("Value error, ")
+        if (
+            item["type"] not in ("value_error", "missing")
+            and "input" in item
+            and not isinstance(item["input"], (dict, list))
+        ):
+            message += f" (got {item['input']!r})"
+        out.append({"field": field, "message": message})
+    return out

@@ -1,0 +1,430 @@
+"""The playground's HTTP and WebSocket API: every endpoint, good, bad and oversized input, client isolation."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi", reason="the playground needs the web extra: pip install 'descentlab[web]'")
+try:
+    import httpx2  # noqa: F401  (Starlette's TestClient uses httpx2, or httpx when httpx2 is absent)
+except ImportError:
+    pytest.importorskip("httpx", reason="Starlette's TestClient needs httpx2 or httpx: pip install httpx2")
+
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+import descentlab as dl
+from descentlab.web import create_app
+from descentlab.web.app import plotly_js
+from descentlab.web.notes import OPTIMIZER_NOTES
+from descentlab.web.schemas import LIMITS, Limits, TrainConfig
+from descentlab.web.training import TrainingRun
+
+SURFACE = "rosenbrock"
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+def racer(optimizer: str = "gd", **hyperparameters) -> dict:
+    return {"optimizer": optimizer, "hyperparameters": hyperparameters}
+
+
+def race_body(**overrides) -> dict:
+    body = {"surface": SURFACE, "racers": [racer("gd", lr=1e-3)], "starts": [[-1.2, 1.0]], "steps": 20}
+    body.update(overrides)
+    return body
+
+
+def assert_error(response, status: int, *fragments: str) -> str:
+    assert response.status_code == status, response.text
+    message = response.json()["error"]
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    return message
+
+
+# ---- pages and assets ------------------------------------------------------------------------------------
+def test_root_redirects_to_race(client):
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code in (302, 307)
+    assert response.headers["location"] == "/race"
+
+
+@pytest.mark.parametrize("page", ["/race", "/train"])
+def test_pages_load_only_local_assets(client, page):
+    html = client.get(page).text
+    references = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert "/vendor/plotly.min.js" in references
+    for reference in references:
+        assert reference.startswith(("/", "data:")), f"{page} loads {reference} from outside the package"
+        if reference.startswith("/"):
+            assert client.get(reference).status_code == 200, reference
+
+
+def test_plotly_is_served_from_the_installed_package(client):
+    response = client.get("/vendor/plotly.min.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert response.content == plotly_js().read_bytes()
+
+
+@pytest.mark.parametrize("asset", ["common.js", "race.js", "train.js", "style.css"])
+def test_static_assets_are_served(client, asset):
+    response = client.get(f"/static/{asset}")
+    assert response.status_code == 200 and len(response.content) > 500
+    assert "http://" not in response.text and "https://" not in response.text
+
+
+def test_missing_static_file_is_404(client):
+    assert client.get("/static/nope.js").status_code == 404
+
+
+# ---- options, surfaces, explain -------------------------------------------------------------------------
+def test_options_come_from_the_library_registries(client):
+    options = client.get("/api/options").json()
+    assert [s["name"] for s in options["surfaces"]] == list(dl.surfaces.SURFACES)
+    assert list(options["optimizers"]) == list(dl.optim.OPTIMIZERS)
+    assert options["optimizers"]["adam"]["beta2"] == dl.optim.Adam().beta2
+    assert "nonfinite" not in options["optimizers"]["adam"]
+    assert options["schedules"]["step"] == ["factor", "every"]
+    assert TrainConfig.model_validate(options["train"]["defaults"]) == TrainConfig()
+    assert options["limits"]["race_max_steps"] == LIMITS.race_max_steps
+
+
+def test_surface_grid_holds_the_surface_values(client):
+    data = client.get(f"/api/surfaces/{SURFACE}?n=25").json()
+    surface = dl.surfaces.get(SURFACE)
+    z = np.array(data["z"], dtype=float)
+    assert z.shape == (25, 25) and len(data["x"]) == 25 and len(data["y"]) == 25
+    for i, j in [(0, 0), (7, 19), (24, 3)]:
+        expected = float(surface.value(np.array([data["x"][j], data["y"][i]])))
+        assert z[i, j] == pytest.approx(expected, rel=1e-4, abs=1e-9)
+    assert data["bounds"] == [list(map(float, b)) for b in surface.bounds]
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("/api/surfaces/himmelblau2000", "unknown surface"),
+        ("/api/surfaces/rosenbrock?n=5", "n"),
+        ("/api/surfaces/rosenbrock?n=100000", "n"),
+        ("/api/surfaces/rosenbrock?n=abc", "n"),
+    ],
+)
+def test_surface_rejects_bad_requests(client, url, fragment):
+    assert_error(client.get(url), 422, fragment)
+
+
+def test_explain_shows_describe_with_the_current_values(client):
+    spec = {
+        "optimizer": "adam",
+        "hyperparameters": {"lr": 0.03, "beta1": 0.8},
+        "schedule": {"type": "exponential", "params": {"k": 0.02}},
+        "clip": {"mode": "norm", "threshold": 2},
+    }
+    data = client.post("/api/explain", json=spec).json()
+    assert data["equations"] == dl.optim.Adam(lr=0.03, beta1=0.8).describe()
+    assert "Exponential(lr0=0.03, k=0.02)" in data["schedule"]
+    assert "‖g‖ > 2" in data["clip"]
+    assert data["note"] == OPTIMIZER_NOTES["adam"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragments"),
+    [
+        ({"optimizer": "adamax"}, ("optimizer",)),
+        ({"optimizer": "adam", "hyperparameters": {"momentum": 0.9}}, ("no settable hyperparameter", "beta1")),
+        ({"optimizer": "adam", "hyperparameters": {"beta1": 1.0}}, ("beta1",)),
+        ({"optimizer": "gd", "hyperparameters": {"lr": -1}}, ("lr",)),
+        ({"optimizer": "gd", "hyperparameters": {"lr": "fast"}}, ("must be a number",)),
+        ({"optimizer": "adam", "hyperparameters": {"amsgrad": 3}}, ("true or false",)),
+        ({"optimizer": "gd", "schedule": {"type": "step", "params": {"gamma": 0.5}}}, ("no parameter 'gamma'",)),
+        ({"optimizer": "gd", "schedule": {"type": "step", "params": {"every": 0}}}, ("every",)),
+        ({"optimizer": "gd", "clip": {"mode": "norm", "threshold": 0}}, ("clip.threshold",)),
+        ({"optimizer": "gd", "speed": 3}, ("speed",)),
+    ],
+)
+def test_explain_rejects_bad_settings_readably(client, spec, fragments):
+    assert_error(client.post("/api/explain", json=spec), 422, *fragments)
+
+
+# ---- race -----------------------------------------------------------------------------------------------
+def manual_descent(lr_of_step, start, steps, clip_norm=None):
+    """θ ← θ − α_t g by hand, with the library's surface gradient (the reference for the race endpoint)."""
+    surface = dl.surfaces.get(SURFACE)
+    theta = np.array(start, dtype=float)
+    path = [theta.copy()]
+    for t in range(steps):
+        g = np.asarray(surface.grad(theta), dtype=float)
+        if clip_norm is not None and np.linalg.norm(g) > clip_norm:
+            g = g * clip_norm / np.linalg.norm(g)
+        theta = theta - lr_of_step(t) * g
+        path.append(theta.copy())
+    return np.array(path)
+
+
+def trajectory(run_start) -> np.ndarray:
+    return np.array(run_start["trajectory"], dtype=float).T
+
+
+def test_race_gd_matches_the_update_rule(client):
+    data = client.post("/api/race", json=race_body()).json()
+    start = data["runs"][0]["starts"][0]
+    expected = manual_descent(lambda t: 1e-3, [-1.2, 1.0], 20)
+    np.testing.assert_allclose(trajectory(start), expected, rtol=1e-5, atol=1e-9)
+    surface = dl.surfaces.get(SURFACE)
+    np.testing.assert_allclose(start["losses"], surface.value(expected), rtol=1e-5)
+    assert start["diverged_at"] is None and len(start["losses"]) == 21
+
+
+def test_race_applies_schedule_and_clipping(client):
+    spec = {
+        "optimizer": "gd",
+        "hyperparameters": {"lr": 2e-3},
+        "schedule": {"type": "step", "params": {"factor": 0.5, "every": 5}},
+        "clip": {"mode": "norm", "threshold": 3.0},
+    }
+    data = client.post("/api/race", json=race_body(racers=[spec], starts=[[-1.5, 2.5]])).json()
+    expected = manual_descent(lambda t: 2e-3 * 0.5 ** (t // 5), [-1.5, 2.5], 20, clip_norm=3.0)
+    np.testing.assert_allclose(trajectory(data["runs"][0]["starts"][0]), expected, rtol=1e-5, atol=1e-9)
+
+
+def test_race_starts_are_independent_runs(client):
+    spec = {"optimizer": "adam", "hyperparameters": {"lr": 0.05}, "clip": {"mode": "norm", "threshold": 1.0}}
+    together = client.post("/api/race", json=race_body(racers=[spec], starts=[[-1.5, 2.0], [1.5, -0.5]])).json()
+    for index, start in enumerate([[-1.5, 2.0], [1.5, -0.5]]):
+        alone = client.post("/api/race", json=race_body(racers=[spec], starts=[start])).json()
+        assert together["runs"][0]["starts"][index] == alone["runs"][0]["starts"][0]
+
+
+def test_race_every_optimizer_runs_and_descends(client):
+    racers = [racer(name) | {"label": name} for name in dl.optim.OPTIMIZERS if name != "newton"][:6]
+    data = client.post("/api/race", json=race_body(racers=racers, steps=50)).json()
+    assert [run["label"] for run in data["runs"]] == [r["label"] for r in racers]
+    for run in data["runs"]:
+        losses = run["starts"][0]["losses"]
+        assert run["explain"]["equations"].startswith(run["explain"]["equations"].split(" ")[0])
+        assert losses[-1] < losses[0], run["label"]
+
+
+def test_race_newton_uses_the_hessian(client):
+    body = race_body(racers=[racer("newton", lr=1.0)], steps=30)
+    start = client.post("/api/race", json=body).json()["runs"][0]["starts"][0]
+    assert start["final_loss"] < 1e-10  # Newton with the exact Hessian converges on Rosenbrock from (-1.2, 1)
+
+
+def test_race_reports_divergence_per_start(client):
+    body = race_body(racers=[racer("gd", lr=0.5)], starts=[[-1.2, 1.0]], steps=200)
+    start = client.post("/api/race", json=body).json()["runs"][0]["starts"][0]
+    assert isinstance(start["diverged_at"], int)
+    assert len(start["losses"]) == start["diverged_at"]
+    assert all(v is not None for v in start["losses"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragments"),
+    [
+        ({"surface": "nowhere"}, ("unknown surface 'nowhere'",)),
+        ({"racers": [racer()] * (LIMITS.race_max_racers + 1)}, ("racers",)),
+        ({"racers": []}, ("racers",)),
+        ({"starts": [[0.0, 0.0]] * (LIMITS.race_max_starts + 1)}, ("starts",)),
+        ({"starts": []}, ("starts",)),
+        ({"starts": [[50.0, 0.0]]}, ("outside", "bounds")),
+        ({"starts": [[0.0]]}, ("starts",)),
+        ({"steps": 0}, ("steps",)),
+        ({"steps": LIMITS.race_max_steps + 1}, ("steps",)),
+        ({"steps": 2.5}, ("steps",)),
+        ({"racers": [racer("gd", lr=1e9)]}, ("lr",)),
+        ({"racers": [racer("gd") | {"label": "x" * 100}]}, ("label",)),
+        ({"colour": "red"}, ("colour",)),
+    ],
+)
+def test_race_rejects_bad_input_readably(client, overrides, fragments):
+    assert_error(client.post("/api/race", json=race_body(**overrides)), 422, *fragments)
+
+
+def test_race_rejects_non_finite_numbers(client):
+    text = json.dumps(race_body()).replace("[-1.2, 1.0]", "[NaN, 1.0]")
+    response = client.post("/api/race", content=text, headers={"Content-Type": "application/json"})
+    assert_error(response, 422, "starts")
+
+
+def test_race_rejects_malformed_json(client):
+    response = client.post("/api/race", content="{surface: ", headers={"Content-Type": "application/json"})
+    assert_error(response, 422, "JSON")
+
+
+def test_oversized_body_is_refused_before_parsing(client):
+    body = race_body(padding="x" * (LIMITS.max_body_bytes + 1))
+    assert_error(client.post("/api/race", json=body), 413, "exceeds")
+
+
+# ---- training over the WebSocket -------------------------------------------------------------------------
+EASY = {
+    "dataset": "moons",
+    "noise": 0.1,
+    "n_samples": 200,
+    "hidden": [16, 16],
+    "epochs": 30,
+    "batch_size": 32,
+    "optimizer": {"optimizer": "adam", "hyperparameters": {"lr": 0.02}},
+}
+
+
+def send(ws, kind: str, **fields) -> None:
+    ws.send_text(json.dumps({"type": kind, **fields}))
+
+
+def frames_until_stopped(ws) -> list[dict]:
+    frames = []
+    while True:
+        message = ws.receive_json()
+        assert message["type"] == "frame", message
+        frames.append(message)
+        if not message["playing"]:
+            return frames
+
+
+def test_training_streams_until_finished_and_the_loss_falls(client):
+    with client.websocket_connect("/api/train") as ws:
+        send(ws, "configure", config=EASY)
+        ready = ws.receive_json()
+        assert ready["type"] == "ready" and ready["frame"]["epoch"] == 0
+        assert len(ready["train"]["x"]) == 140 and len(ready["val"]["x"]) == 60
+        assert ready["explain"]["equations"] == dl.optim.Adam(lr=0.02).describe()
+        send(ws, "play")
+        frames = frames_until_stopped(ws)
+    assert frames[-1]["status"] == "finished" and frames[-1]["epoch"] == 30
+    epochs = [e for f in frames for e in f["history"]["epoch"]]
+    assert epochs == list(range(1, 31))
+    losses = [v for f in frames for v in f["history"]["train_loss"]]
+    assert losses[-1] < 0.5 * losses[0]
+    assert frames[-1]["history"]["val_accuracy"][-1] > 0.85
+    boundary = np.array(frames[-1]["boundary"], dtype=float)
+    assert boundary.shape == (LIMITS.boundary_resolution,) * 2 and 0 <= boundary.min() <= boundary.max() <= 1
+    assert set(frames[-1]["grad_norms"]) == set(ready["layers"]) and len(ready["layers"]) == 3
+    assert "step t = " in frames[-1]["equations"]
+
+
+def test_step_pause_and_reset_are_deterministic(client):
+    config = EASY | {"batch_size": None, "epochs": 5}
+    with client.websocket_connect("/api/train") as ws:
+        send(ws, "configure", config=config)
+        first_ready = ws.receive_json()
+        send(ws, "step")
+        one = ws.receive_json()
+        send(ws, "step")
+        two = ws.receive_json()
+        assert (one["epoch"], two["epoch"], two["step"]) == (1, 2, 2)
+        assert one["playing"] is False
+        send(ws, "pause")
+        paused = ws.receive_json()
+        assert paused["epoch"] == 2 and paused["history"]["epoch"] == []
+        send(ws, "reset")
+        again = ws.receive_json()
+        assert again == first_ready
+        send(ws, "step")
+        assert ws.receive_json() == one
+        send(ws, "play")
+        frames = frames_until_stopped(ws)
+        assert frames[-1]["status"] == "finished"
+        send(ws, "play")  # a finished run stays finished
+        assert ws.receive_json()["status"] == "finished"
+
+
+@pytest.mark.parametrize(
+    ("message", "fragment"),
+    [
+        ("not json", "not JSON"),
+        (json.dumps({"type": "fly"}), "'type' one of"),
+        (json.dumps([1, 2]), "'type' one of"),
+        (json.dumps({"type": "play"}), "send 'configure'"),
+        (json.dumps({"type": "configure", "config": EASY | {"hidden": [8, 1000]}}), "hidden layer 2 has 1000 units"),
+        (json.dumps({"type": "configure", "config": EASY | {"hidden": [4] * 7}}), "hidden"),
+        (json.dumps({"type": "configure", "config": EASY | {"batch_size": 500}}), "exceeds the 140 training"),
+        (json.dumps({"type": "configure", "config": EASY | {"batch_size": 1, "epochs": 2000}}), "exceeds the limit"),
+        (json.dumps({"type": "configure", "config": EASY | {"n_samples": 10**6}}), "n_samples"),
+        (json.dumps({"type": "configure", "config": EASY | {"dataset": "mnist"}}), "dataset"),
+        (json.dumps({"type": "configure", "config": EASY | {"optimizer": racer("adam", beta2=1.5)}}), "beta2"),
+        (json.dumps({"type": "configure", "config": "moons"}), "valid dictionary"),
+        ("x" * (LIMITS.max_body_bytes + 1), "the limit is"),
+    ],
+)
+def test_bad_training_commands_answer_an_error_and_keep_the_connection(client, message, fragment):
+    with client.websocket_connect("/api/train") as ws:
+        ws.send_text(message)
+        error = ws.receive_json()
+        assert error["type"] == "error" and fragment in error["message"], error
+        send(ws, "configure", config=EASY | {"epochs": 1})
+        assert ws.receive_json()["type"] == "ready"
+
+
+def test_clients_do_not_affect_each_other(client):
+    config_a = EASY | {"epochs": 3, "batch_size": None}
+    config_b = EASY | {"epochs": 3, "dataset": "circles", "optimizer": racer("gd", lr=0.5), "seed": 7}
+    with client.websocket_connect("/api/train") as solo:
+        send(solo, "configure", config=config_a)
+        solo.receive_json()
+        expected = []
+        for _ in range(3):
+            send(solo, "step")
+            expected.append(solo.receive_json())
+    with client.websocket_connect("/api/train") as a, client.websocket_connect("/api/train") as b:
+        send(a, "configure", config=config_a)
+        send(b, "configure", config=config_b)
+        a.receive_json()
+        b.receive_json()
+        got = []
+        for _ in range(3):
+            send(b, "step")
+            send(a, "step")
+            send(b, "reset")
+            got.append(a.receive_json())
+            b.receive_json()
+            b.receive_json()
+    assert got == expected
+
+
+def test_training_sessions_are_bounded():
+    with TestClient(create_app(Limits(max_training_sessions=1))) as small:
+        with small.websocket_connect("/api/train") as first:
+            with small.websocket_connect("/api/train") as second:
+                error = second.receive_json()
+                assert error["type"] == "error" and "already running 1 training" in error["message"]
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    second.receive_json()
+                assert closed.value.code == 1013
+            send(first, "configure", config=EASY | {"epochs": 1})
+            assert first.receive_json()["type"] == "ready"
+        with small.websocket_connect("/api/train") as after:  # the slot is free again
+            send(after, "configure", config=EASY | {"epochs": 1})
+            assert after.receive_json()["type"] == "ready"
+
+
+# ---- the training run itself --------------------------------------------------------------------------------
+def test_divergence_is_reported_with_advice():
+    config = TrainConfig.model_validate(
+        {"loss": "mse", "init": "too_large", "batch_size": None, "epochs": 50, "optimizer": racer("gd", lr=100.0)}
+    )
+    run = TrainingRun(config)
+    frame = run.run_epochs(50)
+    assert frame["status"] == "diverged" and run.done
+    assert "Lower the learning rate" in frame["message"]
+    json.dumps(frame, allow_nan=False)  # still valid JSON for the page
+
+
+@pytest.mark.parametrize("loss", ["bce", "ce", "mse"])
+def test_every_loss_gives_probabilities_for_the_boundary(loss):
+    run = TrainingRun(TrainConfig.model_validate({"loss": loss, "epochs": 2, "n_samples": 60, "batch_size": 16}))
+    frame = run.run_epochs(2)
+    boundary = np.array(frame["boundary"], dtype=float)
+    assert np.all((boundary >= 0) & (boundary <= 1))
+    assert frame["status"] == "finished" and len(frame["history"]["train_loss"]) == 2

@@ -59,6 +59,17 @@ _STUDY_LIST = [
         plots.schedules,
     ),
     Study(
+        "initialization",
+        "Initialization: zeros, too small, He, too large",
+        "The same ReLU network and the same full-batch gradient descent start from four initializations. With "
+        "W = 0 every unit computes the same thing and the gradient cannot tell them apart, so nothing is "
+        "learned; N(0, 0.01²) shrinks the activations layer after layer and the gradients vanish with them; "
+        "N(0, 10²) multiplies them instead, the first losses are enormous and training diverges. He's "
+        "N(0, 2/fan_in) keeps each layer's spread the same (middle histograms), and only it fits the data.",
+        studies.initialization,
+        plots.initialization,
+    ),
+    Study(
         "effective-step",
         "AdaGrad's shrinking step vs RMSprop and AdaDelta",
         "The three methods see the same gradients; halfway, the gradients become 10× smaller. AdaGrad's "

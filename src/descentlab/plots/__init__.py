@@ -4,16 +4,24 @@ histories) and returns a :class:`matplotlib.figure.Figure`; nothing here compute
     fig = dl.plots.race(dl.surfaces.race(...)); dl.plots.save(fig, "race.png")
 """
 
+from descentlab.plots.networks import decision_boundary, initialization
 from descentlab.plots.optim import effective_step, ewa, schedules
 from descentlab.plots.style import PALETTE, colour, colours, new_figure, save
+from descentlab.plots.surfaces import animate, contour, explain, race
 
 __all__ = [
     "PALETTE",
+    "animate",
     "colour",
     "colours",
+    "contour",
+    "decision_boundary",
     "effective_step",
     "ewa",
+    "explain",
+    "initialization",
     "new_figure",
+    "race",
     "save",
     "schedules",
 ]

@@ -1,0 +1,389 @@
+"""Figures on 2-D loss surfaces: contours with trajectories, and the step-by-step "explain" view."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib import animation
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+from PIL import Image
+
+from descentlab.plots.style import colour, colours, new_figure
+from descentlab.studies import ExplainStudy, SurfaceGrid, surface_grid
+
+_CONTOUR_CMAP = "Greys_r"
+
+
+def contour(ax: Axes, grid: SurfaceGrid, log: bool | None = None, levels: int = 24, minima: bool = True) -> None:
+    """Draw the surface's contours on ``ax`` with its known minima as white stars.
+
+    ``log`` spaces the levels geometrically over f − min f (the default when f spans more than three
+    decades, as on Rosenbrock), so the valley floor is resolved as well as the walls.
+    """
+    Z = np.where(np.isfinite(grid.Z), grid.Z, np.nan)
+    low = float(np.nanmin(Z))
+    shifted = Z - low
+    positive = shifted[shifted > 0]
+    span = float(positive.max() / positive.min()) if positive.size else 1.0
+    if log is None:
+        log = span > 1e3
+    if log and positive.size:
+        floor = max(float(np.percentile(positive, 0.5)), positive.max() * 1e-9)
+        bounds = np.geomspace(floor, positive.max(), levels)
+        filled = ax.contourf(
+            grid.X, grid.Y, np.maximum(shifted, floor), levels=bounds, norm=LogNorm(), cmap=_CONTOUR_CMAP, alpha=0.55
+        )
+        ax.contour(grid.X, grid.Y, np.maximum(shifted, floor), levels=bounds, colors="white", linewidths=0.3, alpha=0.6)
+        label = "f − (lowest f in view), log scale"
+    else:
+        filled = ax.contourf(grid.X, grid.Y, Z, levels=levels, cmap=_CONTOUR_CMAP, alpha=0.55)
+        ax.contour(grid.X, grid.Y, Z, levels=levels, colors="white", linewidths=0.3, alpha=0.6)
+        label = "f(θ)"
+    ax.figure.colorbar(filled, ax=ax, shrink=0.85, label=label, format="%.2g")
+    if minima and len(grid.minima):
+        inside = _inside(grid, grid.minima)
+        ax.plot(
+            grid.minima[inside, 0],
+            grid.minima[inside, 1],
+            "*",
+            ms=15,
+            mfc="white",
+            mec="black",
+            label="known minima",
+            zorder=5,
+        )
+    ax.set(xlabel="θ₁", ylabel="θ₂", xlim=(grid.X.min(), grid.X.max()), ylim=(grid.Y.min(), grid.Y.max()))
+
+
+def race(result, grid: SurfaceGrid | None = None, title: str | None = None, log: bool | None = None) -> Figure:
+    """A race (``dl.surfaces.race``): contour with each optimizer's trajectories, start (○), end (■) and the
+    known minima (★) on the left; the loss above the minimum against the step, log scale, on the right.
+
+    A run that diverged ends at its last finite point with a red ✕, and its loss curve stops at the
+    marked step: divergence is shown, not hidden. ``grid`` defaults to the surface's own bounds.
+    """
+    grid = grid if grid is not None else surface_grid(result.surface, n=200)
+    fig = new_figure(13, 5.4)
+    left, right = fig.subplots(1, 2, width_ratios=[1.15, 1])
+    contour(left, grid, log=log)
+    draw_trajectories(left, result.runs, grid)
+    left.legend(fontsize=8, loc="best")
+    draw_losses(right, result.runs, grid.f_min)
+    fig.suptitle(title or f"Race on {grid.name}: same start, same number of steps — who reaches a minimum?")
+    return fig
+
+
+def draw_trajectories(ax: Axes, runs, grid: SurfaceGrid, upto: int | None = None) -> None:
+    """Each run's paths (all its starts, one colour per optimizer) up to step ``upto`` on ``ax``."""
+    palette = colours(list(runs))
+    for name, run in runs.items():
+        path = np.asarray(run.trajectory, dtype=float)[: None if upto is None else upto + 1]
+        path = path.reshape(path.shape[0], -1, 2)
+        ends = _divergence(run, path.shape[1])
+        for i in range(path.shape[1]):
+            points = path[:, i] if ends[i] is None else path[: max(ends[i], 1), i]
+            finite = np.isfinite(points).all(axis=1) & (np.abs(points) < 1e6).all(axis=1)
+            points = points[finite]
+            if not len(points):
+                continue
+            label = name if i == 0 else None
+            ax.plot(points[:, 0], points[:, 1], "-", color=palette[name], lw=1.6, alpha=0.9, label=label)
+            ax.plot(*points[0], "o", ms=7, mfc="white", mec=palette[name], zorder=6)
+            diverged = ends[i] is not None and (upto is None or ends[i] <= upto)
+            if diverged:  # the marker stays on the frame even when the run left it
+                x0, x1, y0, y1 = grid.X.min(), grid.X.max(), grid.Y.min(), grid.Y.max()
+                last = (np.clip(points[-1, 0], x0, x1), np.clip(points[-1, 1], y0, y1))
+                ax.plot(*last, "X", ms=11, color="#d50000", mec="black", zorder=8)
+            else:
+                ax.plot(*points[-1], "s", ms=6, color=palette[name], mec="black", zorder=7)
+    if any(any(e is not None for e in _divergence(run, np.shape(run.losses)[-1])) for run in runs.values()):
+        ax.plot([], [], "X", ms=9, color="#d50000", mec="black", label="diverged (last finite point)")
+    ax.set_xlim(grid.X.min(), grid.X.max())
+    ax.set_ylim(grid.Y.min(), grid.Y.max())
+
+
+def draw_losses(ax: Axes, runs, f_min: float, upto: int | None = None, steps: int | None = None) -> None:
+    """f(θ_t) − f* against the step t (log scale) for each run; divergence marked with a red ✕ and the step."""
+    palette = colours(list(runs))
+    floor = 1e-16
+    for name, run in runs.items():
+        losses = np.asarray(run.losses, dtype=float).reshape(np.shape(run.losses)[0], -1)
+        ends = _divergence(run, losses.shape[1])
+        shown = losses[: None if upto is None else upto + 1]
+        for i in range(losses.shape[1]):
+            gap = shown[:, i] - f_min
+            stop = ends[i] if ends[i] is not None else len(gap)
+            t = np.arange(len(gap))[:stop]
+            values = np.clip(gap[:stop], floor, None)
+            finite = np.isfinite(values)
+            ax.plot(
+                t[finite],
+                values[finite],
+                color=palette[name],
+                lw=1.5 if losses.shape[1] == 1 else 0.8,
+                alpha=1.0 if losses.shape[1] == 1 else 0.6,
+                label=name if i == 0 else None,
+            )
+            if ends[i] is not None and (upto is None or ends[i] <= upto) and finite.any():
+                ax.plot(t[finite][-1], values[finite][-1], "X", ms=10, color="#d50000", mec="black", zorder=6)
+                ax.annotate(
+                    f"{name} diverged at t={ends[i]}",
+                    (t[finite][-1], values[finite][-1]),
+                    xytext=(6, -2),
+                    textcoords="offset points",
+                    fontsize=8,
+                    color="#b71c1c",
+                )
+    ax.set(
+        yscale="log",
+        xlabel="step t",
+        ylabel="f(θ_t) − f*  (log scale)",
+        title="Loss above the minimum (a straight fall = linear convergence)",
+    )
+    if steps is not None:
+        ax.set_xlim(0, steps)
+    ax.legend(fontsize=8, loc="best")
+
+
+def animate(
+    result,
+    path: str | Path,
+    grid: SurfaceGrid | None = None,
+    frames: int = 60,
+    fps: int = 12,
+    dpi: int = 72,
+) -> Path:
+    """Write the race as an animation: trajectories and loss curves growing step by step.
+
+    ``path`` ending in ``.gif`` is written with Pillow; ``.mp4`` needs ffmpeg on the PATH. ``frames``
+    evenly spaced steps are drawn (all of them when the race is shorter). The static parts (contours,
+    axes, colour bar) are rendered once and only the moving lines are redrawn per frame (blitting).
+    Returns the path.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".gif", ".mp4"):
+        raise ValueError(f"animate: {path.name!r} must end in .gif or .mp4")
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 2:
+        raise ValueError(f"animate: frames={frames!r} must be an integer ≥ 2, e.g. 60")
+    if suffix == ".mp4" and not animation.writers.is_available("ffmpeg"):
+        raise ValueError("animate: writing .mp4 needs ffmpeg on the PATH; install it or write a .gif instead")
+    grid = grid if grid is not None else surface_grid(result.surface, n=160)
+    fig = new_figure(11, 4.6)
+    fig.set_dpi(dpi)
+    left, right = fig.subplots(1, 2, width_ratios=[1.15, 1])
+    contour(left, grid)
+    palette = colours(list(result.runs))
+    paths, curves, moving = [], [], []
+    total = 0
+    for name, run in result.runs.items():
+        trajectory = np.asarray(run.trajectory, dtype=float)
+        trajectory = trajectory.reshape(trajectory.shape[0], -1, 2)
+        losses = np.asarray(run.losses, dtype=float).reshape(trajectory.shape[0], -1) - grid.f_min
+        total = max(total, trajectory.shape[0] - 1)
+        for i in range(trajectory.shape[1]):
+            label = name if i == 0 else None
+            (line,) = left.plot([], [], "-", color=palette[name], lw=1.6, label=label)
+            (head,) = left.plot([], [], "o", color=palette[name], mec="black", ms=6, zorder=7)
+            (curve,) = right.plot([], [], color=palette[name], lw=1.4, label=label)
+            paths.append((line, head, trajectory[:, i]))
+            curves.append((curve, np.clip(losses[:, i], 1e-16, None)))
+            moving += [line, head, curve]
+    finite = np.concatenate([c[np.isfinite(c) & (c < 1e12)] for _, c in curves])
+    right.set(
+        yscale="log",
+        xlim=(0, total),
+        xlabel="step t",
+        ylabel="f(θ_t) − f*  (log scale)",
+        title="Loss above the minimum",
+    )
+    if finite.size:
+        right.set_ylim(finite.min() / 2, finite.max() * 2)
+    left.legend(fontsize=8, loc="best")
+    stamp = left.text(
+        0.02,
+        0.97,
+        "",
+        transform=left.transAxes,
+        va="top",
+        fontsize=10,
+        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+    )
+    moving.append(stamp)
+    fig.suptitle(f"Race on {grid.name}")
+    for artist in moving:
+        artist.set_animated(True)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    fig.set_layout_engine("none")  # positions are fixed from here on
+    background = canvas.copy_from_bbox(fig.bbox)
+    shown = np.unique(np.linspace(0, total, min(frames, total + 1)).round().astype(int))
+    images = []
+    for t in shown:
+        for line, head, points in paths:
+            visible = points[: t + 1]
+            visible = visible[np.isfinite(visible).all(axis=1)]
+            line.set_data(visible[:, 0], visible[:, 1])
+            head.set_data(visible[-1:, 0], visible[-1:, 1])
+        for curve, values in curves:
+            keep = np.isfinite(values[: t + 1])
+            curve.set_data(np.arange(t + 1)[keep], values[: t + 1][keep])
+        stamp.set_text(f"step {t} of {total}")
+        canvas.restore_region(background)
+        for artist in moving:
+            artist.axes.draw_artist(artist)
+        images.append(Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".gif":
+        palette_image = images[-1].quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+        frames_p = [image.quantize(palette=palette_image, dither=Image.Dither.NONE) for image in images]
+        frames_p[0].save(
+            path, save_all=True, append_images=frames_p[1:], duration=int(1000 / fps), loop=0, optimize=True
+        )
+    else:
+        _write_mp4(images, path, fps)
+    return path
+
+
+def _write_mp4(images: list[Image.Image], path: Path, fps: int) -> None:
+    """Pipe RGB frames to ffmpeg (H.264, yuv420p, padded to even sizes so every player accepts it)."""
+    width, height = images[0].size
+    command = [
+        matplotlib.rcParams["animation.ffmpeg_path"],
+        "-y",
+        "-loglevel",
+        "error",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        str(fps),
+        "-i",
+        "-",
+        "-vf",
+        "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+        "-pix_fmt",
+        "yuv420p",
+        "-vcodec",
+        "libx264",
+        str(path),
+    ]
+    frames = b"".join(image.tobytes() for image in images)
+    completed = subprocess.run(command, input=frames, capture_output=True, check=False)
+    if completed.returncode != 0:
+        raise ValueError(f"animate: ffmpeg failed writing {path.name}: {completed.stderr.decode()[-300:]}")
+
+
+def _divergence(run, k: int) -> list[int | None]:
+    """``run.diverged_at`` as one entry per start: the step it diverged at, or ``None``."""
+    raw = getattr(run, "diverged_at", None)
+    if raw is None:
+        return [None] * k
+    values = list(np.atleast_1d(np.asarray(raw, dtype=object)))
+    out: list[int | None] = []
+    for value in values:
+        if value is None or (isinstance(value, (int, np.integer)) and value < 0):
+            out.append(None)
+        else:
+            out.append(int(value))
+    return out if len(out) == k else [out[0]] * k if len(out) == 1 else [None] * k
+
+
+def _inside(grid: SurfaceGrid, points: np.ndarray) -> np.ndarray:
+    return (
+        (points[:, 0] >= grid.X.min())
+        & (points[:, 0] <= grid.X.max())
+        & (points[:, 1] >= grid.Y.min())
+        & (points[:, 1] <= grid.Y.max())
+    )
+
+
+def explain(result: ExplainStudy) -> Figure:
+    """The first steps of one optimizer: the path with its velocity (first moment) and √v vectors drawn at
+    each point, beside the table of intermediate quantities from ``dl.optim.trace``."""
+    fig = new_figure(15, 6.2)
+    left, right = fig.subplots(1, 2, width_ratios=[1, 1.35])
+    contour(left, result.grid)
+    path = result.path
+    tint = colour(result.optimizer)
+    left.plot(path[:, 0], path[:, 1], "-o", color=tint, ms=4, lw=1.5, label=f"{result.optimizer} path θ₀ … θ_T")
+    left.plot(*path[0], "o", ms=9, mfc="white", mec="black", label="start θ₀", zorder=6)
+    for t, point in enumerate(path[:-1]):
+        left.annotate(str(t), point, xytext=(4, 4), textcoords="offset points", fontsize=7)
+    extent = float(np.max(np.ptp(path, axis=0))) or 1.0
+    rows = result.trace.rows
+    points = path[:-1]
+    for key, style, name in ((result.velocity_key, "#1565c0", "−velocity"), (result.scale_key, "#2e7d32", "√v")):
+        if key is None:
+            continue
+        vectors = np.stack([np.asarray(row[key], dtype=float) for row in rows])
+        if key == result.velocity_key:
+            vectors = -vectors  # the direction the velocity pushes θ
+        else:
+            vectors = np.sqrt(np.maximum(vectors, 0.0))
+        longest = float(np.max(np.linalg.norm(vectors, axis=1))) or 1.0
+        scale = 0.3 * extent / longest
+        left.quiver(
+            points[:, 0],
+            points[:, 1],
+            vectors[:, 0] * scale,
+            vectors[:, 1] * scale,
+            angles="xy",
+            scale_units="xy",
+            scale=1,
+            color=style,
+            width=0.005,
+            zorder=7 if key == result.velocity_key else 6,
+            label=f"{name} ({key}), scaled ×{scale:.2g}",
+        )
+    left.legend(fontsize=8, loc="best")
+    left.set_title(f"{result.optimizer} on {result.grid.name}: first {len(rows)} steps")
+
+    columns = ["step", "theta", "g"] + [k for k in (result.velocity_key, result.scale_key) if k] + ["update"]
+    cells = [[_cell(row[c]) for c in columns] for row in rows]
+    right.axis("off")
+    table = right.table(cellText=cells, colLabels=[_header(c) for c in columns], loc="upper center", cellLoc="center")
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    table.scale(1.0, 1.35)
+    table.auto_set_column_width(list(range(len(columns))))
+    right.text(0.0, 0.02, result.equations, transform=right.transAxes, family="monospace", fontsize=8.5, va="bottom")
+    right.set_title("Intermediate quantities (vectors are (θ₁, θ₂) components) and the update rule")
+    fig.suptitle("Explain: each step adds the gradient into the running averages; the step is their ratio")
+    return fig
+
+
+_HEADERS = {
+    "theta": "θ (before)",
+    "g": "g = ∇f(θ)",
+    "update": "Δθ",
+    "m_hat": "m̂",
+    "v_hat": "v̂",
+    "velocity": "velocity",
+    "square_avg": "s (avg g²)",
+    "sum_sq": "s (Σg²)",
+    "momentum_buffer": "b",
+}
+
+
+def _header(name: str) -> str:
+    return _HEADERS.get(name, name)
+
+
+def _cell(value) -> str:
+    array = np.asarray(value)
+    if array.ndim == 0:
+        return f"{array.item():.4g}" if array.dtype.kind == "f" else str(array.item())
+    return "(" + ", ".join(f"{x:.3g}" for x in array.ravel()) + ")"
+
+
+__all__ = ["animate", "contour", "draw_losses", "draw_trajectories", "explain", "race"]

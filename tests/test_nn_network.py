@@ -196,3 +196,13 @@ def test_network_rejects_reused_layers_and_inconsistent_widths() -> None:
         Network([Dense(2, 3), Dense(4, 1)])
     with pytest.raises(ValueError, match="input_dim"):
         Network([ReLU()])
+
+
+def test_the_callers_array_survives_networks_without_buffers_of_their_own() -> None:
+    X, y = _data(k=4)
+    X = X[:, :4].copy()
+    copy = X.copy()
+    net = Network([Dropout(0.5), Softmax()], input_dim=4)
+    net.loss(X, y, loss="ce")  # the fused loss overwrites the logits it is given
+    net.predict_proba(X)
+    np.testing.assert_array_equal(X, copy)

@@ -259,6 +259,9 @@ class Network:
             np.copyto(a, X)
         for layer in self._body:
             a = layer.forward(a, training)
+        if a is X:  # no layer wrote a buffer of its own (dropout alone, at inference): keep the caller's X intact
+            a = self._scratch("input", X.shape)
+            np.copyto(a, X)
         return a
 
     def _backward(self, delta: np.ndarray) -> None:

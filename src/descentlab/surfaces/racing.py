@@ -1,0 +1,341 @@
+"""Races: several optimizers descending one surface from the same starts, step by step, side by side.
+
+Each optimizer advances all its starts at once — θ has shape ``(k, 2)``, one row per start, so one
+``opt.step`` per step moves every start (the batching of :mod:`descentlab.optim`). The optimizers passed in
+are never stepped: each race runs a fresh copy, ``type(opt)(**opt.hyperparameters())``.
+
+Divergence. After every step the new points are checked: a start whose point leaves the box
+``|θᵢ| ≤ escape`` or whose f, ∇f (or Hessian, for Newton) is not finite has *diverged at* that step t.
+From then on it is frozen: its trajectory repeats the last finite point θ_{t−1}, its loss f(θ_{t−1}) and its
+step size is 0, so every array of the result is free of NaN and plots can draw it as it is. With
+``stop_on_divergence=False`` a start that leaves the box keeps running (only a non-finite value stops it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from descentlab import optim
+from descentlab.surfaces.surface import Surface
+
+
+@dataclass
+class Run:
+    """One optimizer's race from k starts.
+
+    Attributes:
+        name: the key it was given in ``optimizers``.
+        optimizer_description: ``opt.describe()`` before the first step (its update equations).
+        trajectory: ``(steps + 1, k, 2)``: θ_t for t = 0 … steps, one column per start.
+        losses: ``(steps + 1, k)``: f(θ_t).
+        step_sizes: ``(steps, k)``: ‖θ_{t+1} − θ_t‖.
+        diverged_at: ``(k,)`` integers: the step t at which θ_t left the box or stopped being finite, ``-1``
+            for a start that did not diverge. From that step on the row repeats θ_{t−1}.
+        hyperparameters: the optimizer's constructor arguments (for records and reports).
+    """
+
+    name: str
+    optimizer_description: str
+    trajectory: np.ndarray
+    losses: np.ndarray
+    step_sizes: np.ndarray
+    diverged_at: np.ndarray
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final_points(self) -> np.ndarray:
+        """``(k, 2)``: where each start ended (its last finite point when it diverged)."""
+        return self.trajectory[-1]
+
+    @property
+    def final_losses(self) -> np.ndarray:
+        """``(k,)``: f at the final points."""
+        return self.losses[-1]
+
+    @property
+    def diverged(self) -> np.ndarray:
+        """``(k,)`` booleans: which starts diverged."""
+        return self.diverged_at >= 0
+
+
+@dataclass(frozen=True)
+class Best:
+    """The best finishing (optimizer, start) of a race: lowest final f among starts that did not diverge."""
+
+    name: str
+    start_index: int
+    point: np.ndarray
+    loss: float
+
+
+@dataclass
+class RaceResult:
+    """What :func:`race` returns: the surface, the number of steps, the starts and one :class:`Run` per
+    optimizer (in the order given). ``clip_norm`` and ``escape`` record the race's settings."""
+
+    surface: Surface
+    steps: int
+    starts: np.ndarray
+    runs: dict[str, Run]
+    clip_norm: float | None = None
+    escape: float = math.inf
+
+    @property
+    def final_points(self) -> dict[str, np.ndarray]:
+        """Optimizer name → ``(k, 2)`` final points."""
+        return {name: run.final_points for name, run in self.runs.items()}
+
+    @property
+    def best(self) -> Best | None:
+        """The (optimizer, start) with the lowest final f among those that did not diverge; ``None`` when every
+        start of every optimizer diverged. Ties go to the optimizer listed first."""
+        best: Best | None = None
+        for name, run in self.runs.items():
+            for i in np.flatnonzero(~run.diverged):
+                loss = float(run.final_losses[i])
+                if best is None or loss < best.loss:
+                    best = Best(name, int(i), run.final_points[i].copy(), loss)
+        return best
+
+    def summary(self) -> str:
+        """A fixed-width table, one row per (optimizer, start): start, end, f(θ_T), f − f*, distance to the
+        nearest known minimum and the divergence step."""
+        surface = self.surface
+        has_minima = len(surface.minima) > 0
+        header = ["optimizer", "start", "final θ", "f(θ_T)", "f − f*", "to minimum", "diverged at"]
+        rows = []
+        for name, run in self.runs.items():
+            distances = surface.nearest_minimum(run.final_points)[1] if has_minima else None
+            for i in range(self.starts.shape[0]):
+                gap = run.final_losses[i] - surface.minimum_value
+                rows.append([
+                    name,
+                    _point(self.starts[i]),
+                    _point(run.final_points[i]),
+                    f"{run.final_losses[i]:.6g}",
+                    f"{gap:.3g}" if math.isfinite(gap) else "—",
+                    f"{distances[i]:.3g}" if distances is not None else "—",
+                    str(int(run.diverged_at[i])) if run.diverged[i] else "—",
+                ])
+        widths = [max(len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(header)]
+        lines = [f"{surface.name}: {self.steps} steps" + (f", clip_norm={self.clip_norm:g}" if self.clip_norm else "")]
+        lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+        lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as plain lists and numbers (JSON-ready); the surface is given by its name."""
+        return {
+            "surface": self.surface.name,
+            "steps": self.steps,
+            "starts": self.starts.tolist(),
+            "clip_norm": self.clip_norm,
+            "escape": self.escape,
+            "runs": {
+                name: {
+                    "optimizer": run.optimizer_description.splitlines()[0],
+                    "hyperparameters": {k: _plain(v) for k, v in run.hyperparameters.items()},
+                    "description": run.optimizer_description,
+                    "trajectory": run.trajectory.tolist(),
+                    "losses": run.losses.tolist(),
+                    "step_sizes": run.step_sizes.tolist(),
+                    "diverged_at": run.diverged_at.tolist(),
+                }
+                for name, run in self.runs.items()
+            },
+        }
+
+
+def race(
+    surface: Surface | str,
+    optimizers: Mapping[str, optim.Optimizer],
+    start: np.ndarray | tuple[float, float] | None = None,
+    starts: np.ndarray | None = None,
+    steps: int = 500,
+    clip_norm: float | None = None,
+    stop_on_divergence: bool = True,
+    escape: float | None = None,
+) -> RaceResult:
+    """Run every optimizer from the same start(s) on ``surface`` for ``steps`` steps, all advanced together.
+
+    Args:
+        surface: a :class:`Surface` or its registry name (``"rosenbrock"``).
+        optimizers: name → optimizer instance, e.g. ``{"GD": optim.GD(lr=1e-3), "Adam": optim.Adam(lr=0.05)}``.
+            Each is copied fresh (``type(opt)(**opt.hyperparameters())``); the instances are not touched.
+            Newton is given the surface's exact Hessian at every step.
+        start: one start ``(x, y)``; ``starts``: a ``(k, 2)`` array of starts. At most one of them; neither
+            means ``surface.start``.
+        steps: number of optimizer steps (≥ 1).
+        clip_norm: if given, each start's gradient is rescaled to norm ≤ ``clip_norm`` before its step
+            (clipping by norm, Pascanu et al. 2013, applied per start: each start is its own run).
+        stop_on_divergence: freeze a start when it leaves the box (see the module docstring); a non-finite
+            value always freezes it.
+        escape: the box half-width; default ``1000 × max |bounds|`` of the surface.
+
+    Returns:
+        :class:`RaceResult` with one :class:`Run` per optimizer, arrays free of NaN.
+
+    Example:
+        >>> from descentlab import optim, surfaces
+        >>> result = surfaces.race("rosenbrock", {"Adam": optim.Adam(lr=0.05)}, steps=300)
+        >>> result.runs["Adam"].trajectory.shape
+        (301, 1, 2)
+    """
+    if isinstance(surface, str):
+        from descentlab.surfaces.catalog import get
+
+        surface = get(surface)
+    if not isinstance(surface, Surface):
+        raise TypeError(f"race: surface must be a Surface or a surface name, got {type(surface).__name__}")
+    runners = _fresh_optimizers(optimizers)
+    points = _starts(surface, start, starts)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"race: steps={steps!r} must be an integer ≥ 1, e.g. 500")
+    steps = int(steps)
+    if clip_norm is not None:
+        clip_norm = _positive("clip_norm", clip_norm, "e.g. 1.0")
+    if escape is None:
+        escape = 1000.0 * float(np.max(np.abs(surface.bounds)))
+    escape = _positive("escape", escape, "e.g. 1e4")
+    if np.any(np.abs(points) > escape):
+        raise ValueError(f"race: a start lies outside the divergence box |θᵢ| ≤ {escape:g}; move it or raise escape")
+
+    runs = {
+        name: _race_one(surface, name, opt, points, steps, clip_norm, bool(stop_on_divergence), escape)
+        for name, opt in runners.items()
+    }
+    return RaceResult(surface=surface, steps=steps, starts=points, runs=runs, clip_norm=clip_norm, escape=escape)
+
+
+def _race_one(
+    surface: Surface,
+    name: str,
+    opt: optim.Optimizer,
+    starts: np.ndarray,
+    steps: int,
+    clip_norm: float | None,
+    stop_on_divergence: bool,
+    escape: float,
+) -> Run:
+    """The portable race loop for one optimizer: NumPy on the ``(k, 2)`` batch, one step per iteration."""
+    k = starts.shape[0]
+    newton = isinstance(opt, optim.Newton)
+    description = opt.describe()
+    trajectory = np.empty((steps + 1, k, 2))
+    losses = np.empty((steps + 1, k))
+    step_sizes = np.zeros((steps, k))
+    diverged_at = np.full(k, -1, dtype=np.int64)
+    alive = np.ones(k, dtype=bool)
+
+    theta = starts.copy()
+    with np.errstate(all="ignore"):
+        loss = surface.value(theta)
+        grad = surface.grad(theta)
+        hessian = surface.hessian(theta) if newton else None
+        bad = _not_finite(loss, grad, hessian)
+        if bad.any():
+            raise ValueError(f"race: f or its derivatives are not finite at start(s) {starts[bad].tolist()}")
+        trajectory[0] = theta
+        losses[0] = loss
+        for t in range(1, steps + 1):
+            previous = theta.copy()
+            grad[~alive] = 0.0
+            if clip_norm is not None:
+                _clip_rows(grad, clip_norm)
+            if newton:
+                hessian[~alive] = np.eye(2)
+                opt.step(theta, grad, hessian=hessian)
+            else:
+                opt.step(theta, grad)
+            theta[~alive] = previous[~alive]
+            new_loss = surface.value(theta)
+            grad = surface.grad(theta)
+            hessian = surface.hessian(theta) if newton else None
+            broken = _not_finite(new_loss, grad, hessian) | ~np.isfinite(theta).all(axis=1)
+            outside = (np.abs(theta) > escape).any(axis=1)
+            first = alive & (diverged_at < 0) & (broken | outside)
+            diverged_at[first] = t
+            stop = alive & (broken | (outside if stop_on_divergence else False))
+            alive &= ~stop
+            theta[stop] = previous[stop]
+            new_loss[stop] = loss[stop]
+            loss = new_loss
+            trajectory[t] = theta
+            losses[t] = loss
+            step_sizes[t - 1] = np.linalg.norm(theta - previous, axis=1)
+    return Run(name, description, trajectory, losses, step_sizes, diverged_at, opt.hyperparameters())
+
+
+def _not_finite(loss: np.ndarray, grad: np.ndarray, hessian: np.ndarray | None) -> np.ndarray:
+    bad = ~np.isfinite(loss) | ~np.isfinite(grad).all(axis=1)
+    if hessian is not None:
+        bad |= ~np.isfinite(hessian).all(axis=(1, 2))
+    return bad
+
+
+def _clip_rows(grad: np.ndarray, max_norm: float) -> None:
+    """Clip each row by its own norm in place: ``dl.optim.clip.by_norm`` applied to every start separately."""
+    norms = np.hypot(grad[:, 0], grad[:, 1])  # no overflow for huge finite gradients
+    over = norms > max_norm
+    grad[over] *= (max_norm / norms[over])[:, None]
+
+
+def _fresh_optimizers(optimizers: Mapping[str, optim.Optimizer]) -> dict[str, optim.Optimizer]:
+    if isinstance(optimizers, optim.Optimizer):
+        raise TypeError(
+            f"race: optimizers must be a dict name → optimizer, e.g. {{'{type(optimizers).__name__}': opt}}"
+        )
+    if not isinstance(optimizers, Mapping) or not optimizers:
+        raise TypeError(
+            "race: optimizers must be a non-empty dict name → optimizer, e.g. {'Adam': optim.Adam(lr=0.05)}"
+        )
+    fresh = {}
+    for name, opt in optimizers.items():
+        if not isinstance(opt, optim.Optimizer):
+            raise TypeError(
+                f"race: optimizers[{name!r}] is a {type(opt).__name__}, not a descentlab optimizer; "
+                f"e.g. descentlab.optim.Adam(lr=0.05)"
+            )
+        fresh[str(name)] = type(opt)(**opt.hyperparameters())
+    return fresh
+
+
+def _starts(surface: Surface, start, starts) -> np.ndarray:
+    if start is not None and starts is not None:
+        raise ValueError("race: give start=(x, y) or starts=[(x, y), …], not both")
+    if starts is not None:
+        points = np.array(starts, dtype=float)
+        if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] < 1:
+            raise ValueError(f"race: starts has shape {points.shape}; it must be (k, 2) with k ≥ 1, e.g. [[-1, 2]]")
+    else:
+        points = np.array(surface.start if start is None else start, dtype=float)
+        if points.shape != (2,):
+            raise ValueError(f"race: start has shape {points.shape}; it must be one point (x, y), e.g. (-1.5, 2.0)")
+        points = points.reshape(1, 2)
+    if not np.isfinite(points).all():
+        raise ValueError(f"race: starts must be finite, got {points.tolist()}")
+    return points
+
+
+def _positive(name: str, value: float, hint: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"race: {name}={value!r} must be a number ({hint})")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"race: {name}={value!r} must be a finite number > 0 ({hint})")
+    return float(value)
+
+
+def _point(p: np.ndarray) -> str:
+    return f"({p[0]:.4g}, {p[1]:.4g})"
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+__all__ = ["Best", "RaceResult", "Run", "race"]

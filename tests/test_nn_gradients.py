@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import descentlab as dl
 from descentlab.nn import BatchNorm, Dense, Dropout, LeakyReLU, Network, ReLU, Sigmoid, Softmax, Tanh
@@ -88,6 +90,18 @@ def test_gradcheck_detects_a_wrong_gradient() -> None:
 
     rng = np.random.default_rng(4)
     net = Network([Dense(D, 5), WrongTanh(), Dense(5, K), Softmax()], dtype="float64")
+    assert dl.nn.gradcheck(net, rng.standard_normal((N, D)), rng.integers(0, K, N), loss="ce") > 1e-3
+
+
+def test_gradcheck_detects_a_wrong_bias_gradient() -> None:
+    class WrongBias(Dense):
+        def backward(self, delta, need_input_grad=True):
+            dx = super().backward(delta, need_input_grad)
+            self.db *= 1.1
+            return dx
+
+    rng = np.random.default_rng(4)
+    net = Network([WrongBias(D, 5), Tanh(), Dense(5, K), Softmax()], dtype="float64")
     assert dl.nn.gradcheck(net, rng.standard_normal((N, D)), rng.integers(0, K, N), loss="ce") > 1e-3
 
 
@@ -189,3 +203,36 @@ def test_matches_a_pytorch_twin_with_batch_norm() -> None:
     with torch.no_grad():
         expected = twin(torch.from_numpy(X)).numpy()
     np.testing.assert_allclose(net.forward(X), expected, rtol=1e-10, atol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    widths=st.lists(st.integers(1, 5), min_size=1, max_size=3),
+    activation=st.sampled_from(sorted(dl.nn.ACTIVATIONS)),
+    head=st.sampled_from(["bce", "ce", "mse", "mae"]),
+    batch_norm=st.booleans(),
+    dropout=st.sampled_from([0.0, 0.3]),
+    n=st.integers(2, 9),
+    seed=st.integers(0, 2**16),
+)
+def test_random_architectures_pass_the_gradient_check(widths, activation, head, batch_norm, dropout, n, seed) -> None:
+    rng = np.random.default_rng(seed)
+    output, outputs = {"bce": ("sigmoid", 1), "ce": ("softmax", 3), "mse": ("linear", 2), "mae": ("linear", 1)}[head]
+    net = dl.nn.mlp(
+        [3, *widths, outputs],
+        activation=activation,
+        output=output,
+        batch_norm=batch_norm,
+        dropout=dropout,
+        dtype="float64",
+        seed=seed,
+    )
+    net.params += 0.1 * rng.standard_normal(net.n_params)
+    X = rng.standard_normal((n, 3))
+    y = {
+        "bce": lambda: rng.integers(0, 2, n),
+        "ce": lambda: rng.integers(0, 3, n),
+        "mse": lambda: rng.standard_normal((n, 2)),
+        "mae": lambda: rng.standard_normal(n),
+    }[head]()
+    assert dl.nn.gradcheck(net, X, y, loss=head, l2=0.01) <= TOLERANCE

@@ -108,7 +108,8 @@ def test_fast_and_portable_paths_trace_the_same_trajectory(name, kwargs, monkeyp
 
 @pytest.mark.parametrize("name", ["momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "nadam"])
 def test_parallel_kernel_matches_portable_on_a_large_array(name, monkeypatch):
-    shape = (_backend.PARALLEL_MIN_SIZE + 3,)  # an odd size: the threads' shares are uneven
+    monkeypatch.setenv("DESCENTLAB_NUM_THREADS", "3")  # three parts, the last one shorter
+    shape = (_backend.PARALLEL_MIN_SIZE + 3,)
     fast, fast_path, _ = _trajectory(name, {}, shape, np.float32, 4, False, monkeypatch)
     slow, _, _ = _trajectory(name, {}, shape, np.float32, 4, True, monkeypatch)
     assert fast_path == "fast-parallel"
@@ -167,18 +168,19 @@ def test_state_decaying_to_zero_never_becomes_subnormal(dtype, monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fused_nonfinite_check(dtype, monkeypatch):
     monkeypatch.delenv("DESCENTLAB_PORTABLE", raising=False)
-    n = _backend.PARALLEL_MIN_SIZE + 17
-    huge = np.full(n, np.finfo(dtype).max / 2, dtype)  # finite, but its sum overflows
-    assert _backend.all_finite(huge) is True
-    for bad in (np.nan, np.inf, -np.inf):
-        grad = np.zeros(n, dtype)
-        grad[n - 1] = bad
-        assert _backend.all_finite(grad) is False
-        theta = np.ones(n, dtype)
-        opt = optim.Adam()
-        with pytest.raises(optim.NonFiniteGradientError):
-            opt.step(theta, grad)
-        assert opt.state is None and np.all(theta == 1)
+    monkeypatch.setenv("DESCENTLAB_NUM_THREADS", "3")
+    for n in (_backend.CHECK_MIN_SIZE + 17, _backend.CHECK_PARALLEL_MIN_SIZE + 17):  # one thread; split
+        huge = np.full(n, np.finfo(dtype).max, dtype)  # finite, though any sum of it overflows
+        assert _backend.all_finite(huge) is True
+        for where, bad in ((0, np.nan), (n // 2, np.inf), (n - 1, -np.inf)):
+            grad = np.zeros(n, dtype)
+            grad[where] = bad
+            assert _backend.all_finite(grad) is False
+            theta = np.ones(n, dtype)
+            opt = optim.Adam()
+            with pytest.raises(optim.NonFiniteGradientError):
+                opt.step(theta, grad)
+            assert opt.state is None and np.all(theta == 1)
     assert _backend.all_finite(np.zeros(10, dtype)) is None  # small: the NumPy check is used
 
 
@@ -188,7 +190,7 @@ def test_kernel_cache_is_reused_by_a_second_process(tmp_path):
         "from descentlab.optim import _kernels\n"
         "from descentlab.optim.sgd import nesterov_rule\n"
         "dl.optim.Nesterov().step(np.ones(500, np.float32), np.ones(500, np.float32))\n"
-        "s = _kernels.kernels_for(nesterov_rule, [True], 'float32').serial.stats\n"
+        "s = _kernels.kernels_for(nesterov_rule, [True], 'float32').kernel.stats\n"
         "print(sum(s.cache_hits.values()), sum(s.cache_misses.values()))\n"
     )
     env = {**os.environ, "DESCENTLAB_KERNEL_DIR": str(tmp_path), "PYTHONPATH": str(ROOT / "src")}
@@ -202,3 +204,26 @@ def test_kernel_cache_is_reused_by_a_second_process(tmp_path):
     assert (first_hits, first_misses) == (0, 1)  # compiled, then stored
     assert (second_hits, second_misses) == (1, 0)  # loaded from disk, not compiled
     assert len(list(tmp_path.glob("nesterov_rule_float32_1_*.py"))) == 1
+
+
+def test_division_by_zero_follows_numpy_not_python(monkeypatch):
+    """eps = 0 with a zero gradient gives 0/0: NaN on both paths (numba's Python error model would raise)."""
+    results = []
+    for portable in ("0", "1"):
+        monkeypatch.setenv("DESCENTLAB_PORTABLE", portable)
+        theta = np.ones(500)
+        grad = np.zeros(500)
+        grad[:10] = 1.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            optim.Adam(eps=0.0).step(theta, grad)
+        results.append(theta)
+    assert np.isnan(results[0][10:]).all() and np.isfinite(results[0][:10]).all()
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_thread_count_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DESCENTLAB_NUM_THREADS", "2")
+    assert _backend.num_threads() == 2
+    monkeypatch.setenv("DESCENTLAB_NUM_THREADS", "zero")
+    with pytest.raises(ValueError, match="DESCENTLAB_NUM_THREADS='zero' must be a positive integer"):
+        _backend.num_threads()

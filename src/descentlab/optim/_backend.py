@@ -9,13 +9,23 @@ Two paths run it:
 * **fast** — the rule compiled by numba into one loop over the flat arrays (:mod:`._kernels`): one read of
   θ, g and each used state, one write of θ and the states. Taken when numba is importable, the arrays are
   float32 or float64, θ and the states are C-contiguous and θ has at least :data:`FAST_MIN_SIZE` elements.
-  Arrays of at least :data:`PARALLEL_MIN_SIZE` elements use numba's threads (``numba.get_num_threads()``,
-  the core count unless ``NUMBA_NUM_THREADS`` or ``numba.set_num_threads`` say otherwise); smaller ones a
-  serial loop, whose cost is below the wake-up of a thread team — and which leaves the other cores to
-  the BLAS threads that are still spinning after the GEMMs of a training step.
   State entries below the dtype's smallest normal number are stored as 0 (see :mod:`._kernels`).
 * **portable** — NumPy on cache-sized chunks of the flat arrays (the temporaries a chunk creates stay in
   cache), then the new values written back in place. Always available; used for strided views too.
+
+Threads. Arrays of at least :data:`PARALLEL_MIN_SIZE` elements are split into one contiguous part per
+thread; the caller runs the first part and a small pool of Python threads the others (the kernel releases
+the GIL). The count is :func:`num_threads`: ``$DESCENTLAB_NUM_THREADS``, else the cores this process may
+use. numba's own ``parallel=True`` loops were measured and not used: they run on an OpenMP runtime whose
+idle threads spin, and next to PyTorch's OpenMP runtime (a second copy, in the same process whenever
+descentlab is compared with or adapted to PyTorch) both slowed to one scheduler tick per call — 8–16 ms
+for a step that takes 0.1 ms — unless ``OMP_WAIT_POLICY=PASSIVE`` was set before either loaded. Pool
+threads sleep on a lock instead. Below the threshold one thread does the step: waking a second costs more
+than it saves, and it leaves the other core to the BLAS threads still spinning after a training step's
+GEMMs. (Measured: ``bench/run.py``, sections "Crossover" and "Thread pools meeting".)
+
+The non-finite check of the gradient (:func:`all_finite`, called by ``Optimizer.step``) is one compiled,
+vectorized pass over g, split across the same threads.
 
 ``DESCENTLAB_PORTABLE=1`` in the environment forces the portable path; it is read at every call, so it
 can be set or cleared while a program runs. :func:`backend_used` names the path the last call took.
@@ -23,26 +33,70 @@ can be set or cleared while a program runs. :func:`backend_used` names the path 
 
 from __future__ import annotations
 
+import math
 import os
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 CHUNK = 16384  # elements: 64 KiB per float32 array, so a chunk's temporaries stay in L2 cache
-# Measured on a 2-core AMD EPYC (bench/run.py, "crossover"): a numba call costs ~3 µs of dispatch, the
+# Measured on a 2-core AMD EPYC (bench/run.py, "crossover"): a kernel call costs a few µs of dispatch, the
 # portable path ~1 µs per NumPy operation of the rule, so the fast path wins from a handful of elements.
 FAST_MIN_SIZE = 64
-# Below this a serial kernel beats waking numba's thread team (≈ 20–40 µs per parallel launch here).
-PARALLEL_MIN_SIZE = 1 << 17
+# Below this one thread does the step: waking pool threads (tens of µs) costs more than they save.
+PARALLEL_MIN_SIZE = 1 << 19
+# The non-finite check reads one array (a tenth of an Adam step's traffic): compiled from this size (below,
+# NumPy's reduction is as fast), split across threads only from the larger one.
+CHECK_MIN_SIZE = 1 << 12
+CHECK_PARALLEL_MIN_SIZE = 1 << 22
+ALIGN = 64  # elements: parts start on cache-line (and vector) boundaries
 FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 _last = "none"
 _numba_state: list = []  # [] before the first try; then [kernels module] or [None] when numba is missing
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def num_threads() -> int:
+    """Threads a large step is split across: ``$DESCENTLAB_NUM_THREADS`` or the usable cores."""
+    explicit = os.environ.get("DESCENTLAB_NUM_THREADS", "").strip()
+    if explicit:
+        if not explicit.isdigit() or int(explicit) < 1:
+            raise ValueError(f"DESCENTLAB_NUM_THREADS={explicit!r} must be a positive integer, e.g. 2")
+        return int(explicit)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _parts(n: int, threads: int) -> list[slice]:
+    step = -(-n // threads)
+    step = -(-step // ALIGN) * ALIGN
+    return [slice(start, min(n, start + step)) for start in range(0, n, step)]
+
+
+def _run_split(kernel: Callable, arrays: list[np.ndarray], scalars: tuple, threads: int | None = None) -> list:
+    """``kernel(*parts, *scalars)`` on one contiguous part of the arrays per thread; the results in order."""
+    global _pool
+    parts = _parts(arrays[0].size, num_threads() if threads is None else threads)
+    if len(parts) == 1:
+        return [kernel(*arrays, *scalars)]
+    if _pool is None or _pool._max_workers < len(parts) - 1:
+        with _pool_lock:
+            if _pool is None or _pool._max_workers < len(parts) - 1:
+                _pool = ThreadPoolExecutor(len(parts) - 1, thread_name_prefix="descentlab-step")
+    futures = [_pool.submit(kernel, *(a[part] for a in arrays), *scalars) for part in parts[1:]]
+    first = kernel(*(a[parts[0]] for a in arrays), *scalars)
+    return [first, *(f.result() for f in futures)]
 
 
 def backend_used() -> str:
-    """The path the last :func:`apply_rule` call took: ``"fast-parallel"``, ``"fast-serial"``,
-    ``"portable"`` or ``"portable-strided"`` (``"none"`` before the first call)."""
+    """The path the last :func:`apply_rule` call took: ``"fast-parallel"`` (split across threads),
+    ``"fast-serial"``, ``"portable"`` or ``"portable-strided"`` (``"none"`` before the first call)."""
     return _last
 
 
@@ -114,26 +168,32 @@ def _apply_fast(kernels, rule, theta, grad, states, hyper) -> None:
     scalars = tuple(h if isinstance(h, bool) else scalar(h) for h in hyper)
     tiny = np.finfo(dtype).tiny
     arrays = [theta.reshape(-1), grad.reshape(-1), *(s.reshape(-1) for s in states if s is not None)]
-    if theta.size >= PARALLEL_MIN_SIZE:
-        module.parallel(*arrays, *scalars, tiny)
+    if theta.size >= PARALLEL_MIN_SIZE and num_threads() > 1:
+        _run_split(module.kernel, arrays, (*scalars, tiny))
         _last = "fast-parallel"
     else:
-        module.serial(*arrays, *scalars, tiny)
+        module.kernel(*arrays, *scalars, tiny)
         _last = "fast-serial"
 
 
 def all_finite(array: np.ndarray) -> bool | None:
-    """Whether ``array`` holds no NaN/Inf, by one parallel integer pass over its bits; ``None`` when the
+    """Whether ``array`` holds no NaN/Inf, by one compiled pass split across threads; ``None`` when the
     fast check does not apply (small, strided or non-float array, numba missing or portable forced)."""
     if (
-        array.size < PARALLEL_MIN_SIZE
+        array.size < CHECK_MIN_SIZE
         or array.dtype not in FAST_DTYPES
         or not array.flags.c_contiguous
         or _portable_forced()
     ):
         return None
     kernels = _kernels_module()
-    return None if kernels is None else kernels.all_finite(array)
+    if kernels is None:
+        return None
+    flat = array.reshape(-1)
+    threads = None if flat.size >= CHECK_PARALLEL_MIN_SIZE else 1
+    if all(math.isfinite(total) for total in _run_split(kernels.nonfinite_probe, [flat], (), threads)):
+        return True
+    return bool(np.isfinite(flat).all())  # a NaN probe can also be a reordered sum that overflowed
 
 
 def _apply_chunked(

@@ -1,30 +1,38 @@
 """Fused numba kernels compiled from the elementwise rules themselves.
 
 An update rule (``adam_rule``, ``rmsprop_rule`` …) is written once, as NumPy-and-scalar code. Here it is
-compiled with ``numba.njit`` and called per element inside one loop over the flat arrays, so a step reads
+compiled with ``numba.njit`` and inlined per element into one loop over the flat arrays, so a step reads
 θ, g and each used state once and writes θ and the states once: the memory traffic of the update and
-nothing more. Two loops exist per rule: a serial one and a ``prange`` one (numba's threads), chosen by
-:mod:`descentlab.optim._backend` from the array size.
+nothing more. The loop is serial and releases the GIL; :mod:`descentlab.optim._backend` runs it on parts
+of a large array in its own threads (not numba's OpenMP pool — see there why).
 
-How a kernel is made. For each (rule, set of used state slots) the module writes a small Python file —
-the loop with the rule's argument list spelled out, unused slots replaced by the literal ``0.0`` so they
+How a kernel is made. For each (rule, set of used state slots, dtype) the module writes a small Python
+file — the loop with the rule's argument list spelled out, unused slots replaced by a zero constant so they
 cost no memory traffic — into the kernel cache directory and imports it. The kernels are compiled with
 ``cache=True``, so numba stores the machine code beside that file and later processes load it instead of
-compiling again. The file name carries a digest of the rule's source and of the template: editing a rule
-gives a new file, never a stale kernel (numba's own cache only watches the file of the outer function).
-The directory is ``$DESCENTLAB_KERNEL_DIR`` if set, else ``$XDG_CACHE_HOME/descentlab`` (``~/.cache``
-by default); when it cannot be written, the kernel is compiled in memory without the on-disk cache.
+compiling again. The file name carries a digest of the rule's source (and its helpers') and of the
+template: editing a rule gives a new file, never a stale kernel (numba's own cache only watches the file
+of the outer function). The directory is ``$DESCENTLAB_KERNEL_DIR`` if set, else
+``$XDG_CACHE_HOME/descentlab/kernels-numba<version>`` (``~/.cache`` by default); when it cannot be
+written, the kernel is compiled in memory without the on-disk cache.
+
+Arithmetic. The rule is compiled with its numeric literals typed as the arrays' dtype and receives its
+hyperparameters in that dtype, so float32 arrays are updated in float32 arithmetic as NumPy does on the
+portable path (numba would otherwise promote ``1 - beta1`` to float64, halving the vector width). The two
+paths still differ in the last bit where NumPy computes a scalar expression such as ``1 - beta1`` in
+float64 before rounding it; the tests bound the difference of whole trajectories.
 
 Subnormal numbers. When a state decays towards zero (dead units, zero gradients for many steps: m shrinks
-by β₁ per step), its values pass through the subnormal range, where x86 arithmetic is up to 100× slower.
+by β₁ per step), its values pass through the subnormal range, where x86 arithmetic is many times slower.
 The kernels therefore store every *state* value whose magnitude is below the smallest normal number of the
-array's dtype as exactly 0 (NaN and ±Inf pass through unchanged). For float32 arrays the rule's arithmetic
-runs in float64 (the hyperparameters are Python floats), so no intermediate is subnormal either. This is
-a deliberate difference from the portable path, which keeps NumPy's gradual underflow: the two paths can
-differ in a state entry below ~1.2e-38 (float32) or ~2.2e-308 (float64), which moves θ by at most about
-``lr · tiny / eps`` — far below one rounding step of any θ that is not itself subnormal. It was chosen over
-setting the FTZ/DAZ bits of MXCSR because those are per-thread x86 state that numba's worker threads would
-have to set and restore inside every kernel, and because flushing works on every architecture.
+dtype as exactly 0 (NaN and ±Inf pass through unchanged), so a decaying state meets subnormals in one step
+only, not in the hundreds of steps it would take to underflow gradually. This is a deliberate difference
+from the portable path, which keeps NumPy's gradual underflow: the paths can differ in a state entry below
+~1.2e-38 (float32) or ~2.2e-308 (float64), which moves θ by at most about ``lr · tiny / eps`` — far below
+one rounding step of any θ that is not itself subnormal. Flushing was chosen over setting the FTZ/DAZ bits
+of MXCSR because those are per-thread x86 state that every worker thread would have to set and restore
+around every kernel call, and because flushing works on every architecture. Gradients that are themselves
+below ~1e-19 still make g² subnormal inside the arithmetic; that is a property of the data, on both paths.
 """
 
 from __future__ import annotations
@@ -33,7 +41,6 @@ import ast
 import hashlib
 import importlib.util
 import inspect
-import math
 import os
 import sys
 import textwrap
@@ -45,7 +52,7 @@ from types import FunctionType, ModuleType
 import numba
 import numpy as np
 
-TEMPLATE_VERSION = "2"
+TEMPLATE_VERSION = "3"
 
 _TEMPLATE = '''\
 """Generated by descentlab.optim._kernels from {module}.{name}; do not edit (regenerated on change).
@@ -62,16 +69,9 @@ _rule = jit_rule(_rule_source, "{dtype}")
 _zero = np.{dtype}(0)
 
 
-@numba.njit(cache=True)
-def serial({params}, tiny):
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def kernel({params}, tiny):
     for i in range(theta.size):
-        {call}
-{stores}
-
-
-@numba.njit(parallel=True, cache=True)
-def parallel({params}, tiny):
-    for i in numba.prange(theta.size):
         {call}
 {stores}
 '''
@@ -90,11 +90,11 @@ def kernel_dir() -> Path:
 
 
 def kernels_for(rule: Callable[..., tuple], used: Sequence[bool], dtype: str) -> ModuleType:
-    """The module with ``serial`` and ``parallel`` kernels of ``rule`` for the state slots in ``used``.
+    """The generated module whose ``kernel`` runs ``rule`` for the state slots in ``used``.
 
-    Both take ``(theta, g, *used_states, *hyper, tiny)``: flat contiguous arrays of ``dtype`` and scalars
-    of that dtype (``bool`` for flags); they update the arrays in place. ``tiny`` is the flush threshold,
-    the dtype's smallest normal number.
+    ``kernel(theta, g, *used_states, *hyper, tiny)`` takes flat contiguous arrays of ``dtype`` and scalars of
+    that dtype (``bool`` for flags) and updates the arrays in place; ``tiny`` is the flush threshold, the
+    dtype's smallest normal number. It releases the GIL, so that threads can run it on parts of the arrays.
     """
     key = (rule, tuple(bool(u) for u in used), dtype)
     module = _kernels.get(key)
@@ -200,7 +200,9 @@ def jit_rule(func: FunctionType, dtype: str) -> Callable:
 
     The rule's own text is compiled, with its numeric literals typed as ``dtype`` (:class:`_TypedLiterals`)
     and its helper names bound to their compiled versions; ``inline="always"`` puts its body inside the
-    kernel's loop, where LLVM vectorizes it (a call per element would not be).
+    kernel's loop, where LLVM vectorizes it (a call per element would not be). NumPy's error model: x / 0
+    gives ±Inf or NaN as on the portable path — Python's model would raise, and its zero test per division
+    would keep the loop from vectorizing.
     """
     key = (func, dtype)
     if key not in _jitted:
@@ -211,7 +213,7 @@ def jit_rule(func: FunctionType, dtype: str) -> Callable:
         exec(compile(ast.fix_missing_locations(tree), inspect.getfile(func), "exec"), namespace)
         twin = namespace[func.__name__]
         twin.__module__, twin.__qualname__ = func.__module__, func.__qualname__
-        _jitted[key] = numba.njit(inline="always")(twin)
+        _jitted[key] = numba.njit(inline="always", error_model="numpy")(twin)
     return _jitted[key]
 
 
@@ -244,24 +246,16 @@ def _exec_in_memory(source: str, module_name: str) -> ModuleType:
     return module
 
 
-@numba.njit(parallel=True, cache=True, fastmath={"reassoc"})
-def _nonfinite_probe(flat):
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+def nonfinite_probe(flat):
     """Σ (xᵢ − xᵢ): 0 when every entry is finite, NaN when one is NaN or ±Inf.
 
-    Only reassociation is allowed (so the sum vectorizes and splits across threads); without the
-    no-NaN/no-Inf flags the compiler may not fold xᵢ − xᵢ to 0. Whatever order the terms are added in,
-    a NaN term, or the +Inf and −Inf terms of an infinite entry, make the result NaN. A reordered sum
-    may overflow on finite values, so a NaN result is confirmed by an exact check.
+    Only reassociation is allowed (so the sum vectorizes); without the no-NaN/no-Inf flags the compiler
+    may not fold xᵢ − xᵢ to 0. Whatever order the terms are added in, a NaN term, or the +Inf and −Inf
+    terms of an infinite entry, make the result NaN. A reordered sum may overflow on finite values, so a
+    NaN result must be confirmed by an exact check (:func:`descentlab.optim._backend.all_finite` does).
     """
     total = flat[0] - flat[0]
-    for i in numba.prange(flat.size):
+    for i in range(flat.size):
         total += flat[i] - flat[i]
     return total
-
-
-def all_finite(array: np.ndarray) -> bool:
-    """Whether a non-empty contiguous float32/float64 array holds no NaN or Inf, in one parallel read."""
-    flat = array.reshape(-1)
-    if math.isfinite(_nonfinite_probe(flat)):
-        return True
-    return bool(np.isfinite(flat).all())

@@ -1,0 +1,118 @@
+"""The machine, the software, and the hardware bounds measured in the same run as the benchmarks."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+from dataclasses import dataclass
+
+import numpy as np
+
+from timing import Candidate, interleaved
+
+
+@dataclass(frozen=True)
+class Bounds:
+    copy_gbs: float  # NumPy copy (one thread): bytes read + bytes written per second
+    triad_gbs: float  # numba a = b + s·c split across threads: 12 bytes per float32 element
+    gemm_gflops: float  # NumPy float32 GEMM (OpenBLAS), 2·n³ flops
+    torch_gemm_gflops: float | None
+
+    @property
+    def bandwidth_gbs(self) -> float:
+        """The best streaming rate measured: the bound an elementwise pass can hope for."""
+        return max(self.copy_gbs, self.triad_gbs)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in ("numpy", "numba", "torch", "sklearn", "threadpoolctl", "descentlab"):
+        try:
+            found[name] = importlib.import_module(name).__version__
+        except ImportError:
+            found[name] = "missing"
+    return found
+
+
+def thread_report() -> list[str]:
+    """Thread counts of every pool in the process: BLAS (threadpoolctl), numba, PyTorch."""
+    lines = [f"cores: {os.cpu_count()}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"]
+    try:
+        from threadpoolctl import threadpool_info
+
+        for pool in threadpool_info():
+            lines.append(
+                f"{pool['user_api']}: {pool['internal_api']} {pool.get('version')} ({pool.get('architecture', '')}), "
+                f"{pool['num_threads']} threads, {os.path.basename(pool['filepath'])}"
+            )
+    except ImportError:
+        lines.append("threadpoolctl missing: BLAS threads not reported")
+    from descentlab.optim import _backend
+
+    lines.append(f"descentlab step threads: {_backend.num_threads()} (its own pool; numba's OpenMP pool unused)")
+    try:
+        import torch
+
+        lines.append(f"torch: {torch.get_num_threads()} intra-op threads")
+    except ImportError:
+        lines.append("torch: missing")
+    return lines
+
+
+def measure_bounds(n: int, gemm_n: int, rounds: int) -> Bounds:
+    """Copy bandwidth, numba triad bandwidth and GEMM rate, interleaved like every other benchmark."""
+    import numba
+
+    from descentlab.optim._backend import _run_split
+
+    @numba.njit(nogil=True)
+    def triad_part(a, b, c, s):
+        for i in range(a.size):
+            a[i] = b[i] + s * c[i]
+
+    def triad(a, b, c, s):  # split across threads the way descentlab runs its kernels
+        _run_split(triad_part, [a, b, c], (s,))
+
+    rng = np.random.default_rng(0)
+    src = rng.standard_normal(n).astype(np.float32)
+    dst, other = np.empty_like(src), rng.standard_normal(n).astype(np.float32)
+    s = np.float32(1.5)
+    triad(dst, src, other, s)
+    a = rng.standard_normal((gemm_n, gemm_n)).astype(np.float32)
+    b = rng.standard_normal((gemm_n, gemm_n)).astype(np.float32)
+    out = np.empty_like(a)
+    candidates = [
+        Candidate("copy", lambda: np.copyto(dst, src)),
+        Candidate("triad", lambda: triad(dst, src, other, s)),
+        Candidate("gemm", lambda: np.matmul(a, b, out=out)),
+    ]
+    torch_gemm = None
+    try:
+        import torch
+
+        ta, tb, tout = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(out.copy())
+        candidates.append(Candidate("torch_gemm", lambda: torch.matmul(ta, tb, out=tout)))
+    except ImportError:
+        pass
+    t = interleaved(candidates, rounds)
+    flops = 2.0 * gemm_n**3
+    if "torch_gemm" in t:
+        torch_gemm = flops / t["torch_gemm"].median / 1e9
+    return Bounds(
+        copy_gbs=2 * src.nbytes / t["copy"].median / 1e9,
+        triad_gbs=3 * src.nbytes / t["triad"].median / 1e9,
+        gemm_gflops=flops / t["gemm"].median / 1e9,
+        torch_gemm_gflops=torch_gemm,
+    )

@@ -1,0 +1,134 @@
+"""Races on the Rosenbrock function: where per-step overhead, not memory traffic, decides.
+
+(1) Eight optimizers, 1000 steps each, from the same start on a 2-vector: one ``step`` call per optimizer
+per step. (2) One optimizer advancing 1000 starts together as a (1000, 2) batch: one call per step for all.
+Both with the gradient in NumPy; PyTorch does the same with its optimizers on tensors (gradient by tensor
+arithmetic, no autograd). ``descentlab.surfaces.race`` is timed too when it is in the checkout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import descentlab as dl
+from timing import Candidate, interleaved
+
+START = (-1.5, 2.0)
+RACERS = {
+    "gd": {"lr": 1e-3},
+    "momentum": {"lr": 1e-3, "beta": 0.9},
+    "nesterov": {"lr": 1e-3, "beta": 0.9},
+    "adagrad": {"lr": 0.5},
+    "adadelta": {"lr": 1.0},
+    "rmsprop": {"lr": 1e-2},
+    "adam": {"lr": 5e-2},
+    "nadam": {"lr": 5e-2},
+}
+TORCH_TWINS = {
+    "gd": ("SGD", {"lr": 1e-3}),
+    "momentum": ("SGD", {"lr": 1e-3, "momentum": 0.9}),
+    "nesterov": ("SGD", {"lr": 1e-3, "momentum": 0.9, "nesterov": True}),
+    "adagrad": ("Adagrad", {"lr": 0.5}),
+    "adadelta": ("Adadelta", {"lr": 1.0}),
+    "rmsprop": ("RMSprop", {"lr": 1e-2}),
+    "adam": ("Adam", {"lr": 5e-2}),
+    "nadam": ("NAdam", {"lr": 5e-2}),
+}
+
+
+def rosenbrock_grad(theta: np.ndarray) -> np.ndarray:
+    """∇ of (1 − x)² + 100 (y − x²)² for θ = (x, y) in the last axis."""
+    x, y = theta[..., 0], theta[..., 1]
+    grad = np.empty_like(theta)
+    grad[..., 0] = -2.0 * (1.0 - x) - 400.0 * x * (y - x * x)
+    grad[..., 1] = 200.0 * (y - x * x)
+    return grad
+
+
+def descentlab_eight(steps: int):
+    def race():
+        for name, hp in RACERS.items():
+            opt = dl.optim.make_optimizer(name, **hp)
+            theta = np.array(START)
+            for _ in range(steps):
+                opt.step(theta, rosenbrock_grad(theta))
+
+    return race
+
+
+def descentlab_batch(steps: int, starts: int):
+    rng = np.random.default_rng(0)
+    theta0 = rng.uniform(-2.0, 2.0, (starts, 2))
+
+    def race():
+        opt = dl.optim.Adam(lr=5e-2)
+        theta = theta0.copy()
+        for _ in range(steps):
+            opt.step(theta, rosenbrock_grad(theta))
+
+    return race
+
+
+def _torch_grad(torch, p):
+    x, y = p[..., 0], p[..., 1]
+    return torch.stack((-2.0 * (1.0 - x) - 400.0 * x * (y - x * x), 200.0 * (y - x * x)), dim=-1)
+
+
+def torch_eight(steps: int):
+    try:
+        import torch
+    except ImportError:
+        return None
+
+    def race():
+        for cls, kw in TORCH_TWINS.values():
+            p = torch.nn.Parameter(torch.tensor(START, dtype=torch.float64))
+            opt = getattr(torch.optim, cls)([p], **kw)
+            for _ in range(steps):
+                with torch.no_grad():
+                    p.grad = _torch_grad(torch, p)
+                opt.step()
+
+    return race
+
+
+def torch_batch(steps: int, starts: int):
+    try:
+        import torch
+    except ImportError:
+        return None
+    theta0 = torch.from_numpy(np.random.default_rng(0).uniform(-2.0, 2.0, (starts, 2)))
+
+    def race():
+        p = torch.nn.Parameter(theta0.clone())
+        opt = torch.optim.Adam([p], lr=5e-2)
+        for _ in range(steps):
+            with torch.no_grad():
+                p.grad = _torch_grad(torch, p)
+            opt.step()
+
+    return race
+
+
+def report(cfg: dict) -> str:
+    steps, starts = cfg["race_steps"], cfg["race_starts"]
+    makers = {
+        f"descentlab: 8 optimizers × {steps} steps": descentlab_eight(steps),
+        f"PyTorch: 8 optimizers × {steps} steps": torch_eight(steps),
+        f"descentlab: Adam, {starts} starts × {steps} steps (one batch)": descentlab_batch(steps, starts),
+        f"PyTorch: Adam, {starts} starts × {steps} steps (one batch)": torch_batch(steps, starts),
+    }
+    missing = [name for name, race in makers.items() if race is None]
+    timings = interleaved(
+        [Candidate(name, race) for name, race in makers.items() if race is not None], rounds=max(3, cfg["rounds"] // 5)
+    )
+    lines = ["| race | min / median / max ms | µs per step call |", "|---|---|---|"]
+    for name, t in timings.items():
+        calls = steps * (8 if "8 optimizers" in name else 1)
+        lines.append(f"| {name} | {t.ms()} | {t.median / calls * 1e6:.1f} |")
+    lines += [f"| {name} | PyTorch missing | |" for name in missing]
+    try:
+        from descentlab.surfaces import race  # noqa: F401
+    except ImportError:
+        lines += ["", "`descentlab.surfaces.race` is not in this checkout yet: its row is added when it lands."]
+    return "\n".join(lines)

@@ -1,0 +1,57 @@
+"""Interleaved timing: every candidate of a benchmark runs in the same process, round after round.
+
+Each round calls every candidate once, in an order that rotates from round to round, so that a slow
+moment of a shared machine lands on all candidates alike instead of on whichever ran during it. Warm-up
+rounds (compilation, first-touch page faults, caches) are run first and discarded. A candidate may have a
+``setup`` that runs untimed before each call (to restore a state the call consumes).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call over the timed rounds."""
+
+    min: float
+    median: float
+    max: float
+    rounds: int
+
+    def ms(self) -> str:
+        return f"{self.min * 1e3:.2f} / {self.median * 1e3:.2f} / {self.max * 1e3:.2f}"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    call: Callable[[], object]
+    setup: Callable[[], object] | None = None
+
+
+def interleaved(candidates: list[Candidate], rounds: int, warmup: int = 2) -> dict[str, Timing]:
+    """Time each candidate ``rounds`` times, interleaved, after ``warmup`` untimed rounds."""
+    samples: dict[str, list[float]] = {c.name: [] for c in candidates}
+    for r in range(warmup + rounds):
+        shift = r % len(candidates)
+        for c in candidates[shift:] + candidates[:shift]:
+            if c.setup is not None:
+                c.setup()
+            start = time.perf_counter()
+            c.call()
+            elapsed = time.perf_counter() - start
+            if r >= warmup:
+                samples[c.name].append(elapsed)
+    return {name: Timing(min(s), statistics.median(s), max(s), len(s)) for name, s in samples.items()}
+
+
+def once(call: Callable[[], object]) -> float:
+    """Seconds taken by one call (first-call compile times)."""
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start

@@ -113,15 +113,17 @@ class RaceResult:
             distances = surface.nearest_minimum(run.final_points)[1] if has_minima else None
             for i in range(self.starts.shape[0]):
                 gap = run.final_losses[i] - surface.minimum_value
-                rows.append([
-                    name,
-                    _point(self.starts[i]),
-                    _point(run.final_points[i]),
-                    f"{run.final_losses[i]:.6g}",
-                    f"{gap:.3g}" if math.isfinite(gap) else "—",
-                    f"{distances[i]:.3g}" if distances is not None else "—",
-                    str(int(run.diverged_at[i])) if run.diverged[i] else "—",
-                ])
+                rows.append(
+                    [
+                        name,
+                        _point(self.starts[i]),
+                        _point(run.final_points[i]),
+                        f"{run.final_losses[i]:.6g}",
+                        f"{gap:.3g}" if math.isfinite(gap) else "—",
+                        f"{distances[i]:.3g}" if distances is not None else "—",
+                        str(int(run.diverged_at[i])) if run.diverged[i] else "—",
+                    ]
+                )
         widths = [max(len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(header)]
         lines = [f"{surface.name}: {self.steps} steps" + (f", clip_norm={self.clip_norm:g}" if self.clip_norm else "")]
         lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))

@@ -304,3 +304,45 @@ def test_store_is_plain_sqlite(tmp_path):
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"runs", "curves", "environments", "sweeps", "plan"} <= tables
     assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == len(spec.tasks())
+
+
+DIGITS = """\
+name = "digits"
+seeds = [0, 1]
+
+[problems.digits]
+dataset = "digits"
+hidden = [8]
+epochs = 2
+batch_size = 64
+target = { val_acc = 0.5 }
+
+[optimizers.adam]
+space = { lr = [1e-3, 1e-2] }
+
+[optimizers.gd]
+space = { lr = [100.0] }
+"""
+
+
+def test_dataset_problems_train_a_network_per_run(tmp_path):
+    spec = parse_spec(DIGITS)
+    (problem,) = spec.problems
+    assert problem.rank_by == "final_val_loss"
+    tasks = [t.to_dict() for t in spec.tasks()]
+    first = execute_run(tasks[0])
+    assert first["status"] == "done", first["error"]
+    assert first["curve"] == {**execute_run(tasks[0])["curve"], "seconds": first["curve"]["seconds"]}
+    assert len(first["curve"]["step"]) == 2
+    steps_per_epoch = -(-round(0.8 * 1797) // 64)
+    assert first["curve"]["step"] == [steps_per_epoch, 2 * steps_per_epoch]
+    assert 0 < first["summary"]["val_acc"] <= 1
+    assert first["summary"]["final_val_loss"] == first["curve"]["val_loss"][-1]
+    with Store(tmp_path / "d.sqlite") as store:
+        outcome = run_sweep(spec, store, LocalExecutor(1))
+        assert (outcome.ran, outcome.failed) == (6, 0)
+        assert outcome.diverged == 2, "GD with lr = 100 diverges on both seeds"
+        summary = summarize(store)
+    ranking = summary.problems[0].ranking
+    assert [r.optimizer for r in ranking] == ["adam", "gd"]
+    assert ranking[1].best.score == float("inf")

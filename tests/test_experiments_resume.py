@@ -18,7 +18,7 @@ seeds = [0, 1, 2]
 
 [problems.rosen]
 surface = "rosenbrock"
-steps = 1500
+steps = 600
 start_noise = 0.05
 target = { loss = 1.0 }
 

@@ -93,6 +93,7 @@ def report(
     with Store(db) as store:
         try:
             name = write_report(store, out, sweep=sweep, markdown=markdown)
+            _console.print(f"wrote {out}" + (f" and {markdown}" if markdown else ""), highlight=False)
             for target in export or []:
                 table = "curves" if target.stem.endswith(".curves") else "runs"
                 store.export(target, table=table, sweep=name)
@@ -100,7 +101,6 @@ def report(
         except (ValueError, ImportError) as exc:
             _console.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(2) from exc
-    _console.print(f"wrote {out}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -154,6 +154,15 @@ class Summary:
     planned: int
     finished: int
 
+    def mean_places(self) -> list[tuple[str, float, list[int]]]:
+        """Each optimizer's places on every problem and their mean, best first (a summary across problems)."""
+        places: dict[str, list[int]] = {}
+        for problem in self.problems:
+            for place, result in enumerate(problem.ranking, start=1):
+                places.setdefault(result.optimizer, []).append(place)
+        rows = [(name, statistics.fmean(p), p) for name, p in places.items() if len(p) == len(self.problems)]
+        return sorted(rows, key=lambda row: (row[1], row[0]))
+
 
 def summarize(store: Store, sweep: str | None = None) -> Summary:
     """Compute a report's content from ``store`` (the only sweep it holds, or the one named)."""
@@ -294,9 +303,25 @@ def ranking_rows(problem: ProblemSummary) -> list[dict[str, str]]:
     return rows
 
 
+def overall_rows(summary: Summary) -> list[dict[str, str]]:
+    """Mean place across problems (only optimizers run on every problem)."""
+    names = [p.problem for p in summary.problems]
+    return [
+        {"optimizer": name, "mean place": f"{mean:.2f}", **{n: str(p) for n, p in zip(names, places, strict=True)}}
+        for name, mean, places in summary.mean_places()
+    ]
+
+
 def ranking_markdown(summary: Summary) -> str:
     """Each problem's ranking as a Markdown table (the README's report excerpt)."""
     parts = [f"Sweep `{summary.sweep}`: {len(summary.seeds)} seeds per configuration.\n"]
+    if len(summary.problems) > 1 and summary.mean_places():
+        rows = overall_rows(summary)
+        parts.append("**Across problems** (place on each problem, best first)\n")
+        parts.append("| " + " | ".join(rows[0]) + " |")
+        parts.append("|" + "|".join("---" for _ in rows[0]) + "|")
+        parts.extend("| " + " | ".join(row.values()) + " |" for row in rows)
+        parts.append("")
     for problem in summary.problems:
         rows = ranking_rows(problem)
         header = list(rows[0])
@@ -338,20 +363,16 @@ def _png(fig: Any) -> str:
 
 
 def _colours(labels: Sequence[str]) -> dict[str, str]:
-    from matplotlib import colormaps
+    from descentlab.plots.style import colours
 
-    cycle = colormaps["tab10"].colors
-    return {
-        label: "#{:02x}{:02x}{:02x}".format(*(int(255 * c) for c in cycle[i % len(cycle)]))
-        for i, label in enumerate(labels)
-    }
+    return colours(labels)
 
 
 def curves_figure(store: Store, problem: ProblemSummary) -> str:
     """Learning curves of each optimizer's best trial: the median over seeds and a min–max band (base64 PNG).
 
-    Surfaces show the suboptimality f(θ) − f* on a log scale against steps; datasets show the training
-    loss and the validation accuracy against epochs.
+    Surfaces show the suboptimality f(θ) − f* on a log scale; datasets show the training loss and the
+    validation accuracy at the end of each epoch. The x-axis counts optimizer steps.
     """
     from matplotlib.figure import Figure
 
@@ -375,7 +396,7 @@ def curves_figure(store: Store, problem: ProblemSummary) -> str:
             ax.fill_between(steps, low, high, color=colour, alpha=0.18, lw=0)
         if column == "train_loss":
             ax.set_yscale("log")
-        ax.set_xlabel("step" if problem.kind == "surface" else "epoch")
+        ax.set_xlabel("optimizer step" + ("" if problem.kind == "surface" else " (one point per epoch)"))
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, loc="best")
@@ -495,6 +516,9 @@ def render_html(store: Store, summary: Summary) -> str:
             f"<p><b>Unequal tuning budgets</b> on {', '.join(unequal)}: optimizers with more trials had more "
             "chances to look good; read the ranking with that in mind.</p>"
         )
+    if len(summary.problems) > 1 and summary.mean_places():
+        out.append("<h2>Across problems</h2><p class='note'>Place of each optimizer on each problem.</p>")
+        out.append(_table(overall_rows(summary)))
     for problem in summary.problems:
         out.append(
             f"<h2>{html.escape(problem.problem)}</h2><p>{html.escape(_problem_words(problem))}; "

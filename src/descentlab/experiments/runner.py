@@ -218,11 +218,9 @@ def _run_surface(task: Mapping[str, Any]) -> _Outcome:
 
 
 def _surface_optimum(surface: Any) -> float:
-    """f* = the smallest value at the surface's known minima (0 when it lists none)."""
-    minima = getattr(surface, "minima", None)
-    if minima is None or len(minima) == 0:
-        return 0.0
-    return float(min(surface.value(np.asarray(m, dtype=np.float64)) for m in minima))
+    """f*, the surface's minimum value; 0 when it is unbounded below (the loss is then f itself)."""
+    value = float(surface.minimum_value)
+    return value if math.isfinite(value) else 0.0
 
 
 def _append(
@@ -242,7 +240,93 @@ def _append(
 
 # -- datasets ------------------------------------------------------------------------------------------------
 def _run_dataset(task: Mapping[str, Any]) -> _Outcome:
-    raise NotImplementedError("dataset problems land with descentlab.train.fit")
+    """Train an MLP on a dataset with :func:`descentlab.train.fit`; one curve point per epoch.
+
+    The split (``split_seed``) and standardization (fitted on the training part) are the same for every
+    run of the problem. The network's initial weights and the batch order come from the run's stream.
+    A curve point's ``step`` counts optimizer steps, so steps to target compare across batch sizes; the
+    training loss is the epoch's sample-weighted batch mean, the validation figures are measured at the
+    epoch's end. Divergence (``history.diverged``) ends the run without a final loss.
+    """
+    from descentlab import data, nn
+    from descentlab.data import batch_count
+    from descentlab.train import fit
+
+    options = task["problem_options"]
+    info = data.DATASETS[options["dataset"]]
+    X, y = data.load(options["dataset"])
+    (X_train, y_train), (X_val, y_val) = data.train_val_split(
+        X, y, fraction=options["val_fraction"], seed=options["split_seed"]
+    )
+    if options["standardize"]:
+        X_train, X_val, _ = data.standardize(X_train, X_val)
+    outputs = {"bce": (1, "sigmoid"), "ce": (info.n_outputs, "softmax"), "mse": (info.n_outputs, "linear")}
+    width, output = outputs[info.loss]
+    init_seed, fit_seed = (int(s) for s in run_stream(task).generate_state(2))
+    network_options = {"activation": options["activation"], "output": output, "seed": init_seed}
+    if options["init"] is not None:
+        network_options["init"] = options["init"]
+    net = nn.mlp([X_train.shape[1], *options["hidden"], width], **network_options)
+    steps_per_epoch = batch_count(len(X_train), options["batch_size"])
+    clock = time.perf_counter()
+    epoch_seconds: list[float] = []
+    history = fit(
+        net,
+        X_train,
+        y_train,
+        loss=info.loss,
+        optimizer=_make_optimizer(task),
+        epochs=options["epochs"],
+        batch_size=options["batch_size"],
+        validation=(X_val, y_val),
+        callbacks=[lambda history, net: epoch_seconds.append(time.perf_counter() - clock)],
+        seed=fit_seed,
+        diagnostics=False,
+    )
+    curve = _empty_curve()
+    accuracies = history.val_accuracy or [None] * len(history.epoch)
+    for i, (train_loss, val_loss, val_acc) in enumerate(
+        zip(history.train_loss, history.val_loss, accuracies, strict=True)
+    ):
+        _append(
+            curve,
+            (i + 1) * steps_per_epoch,
+            epoch_seconds[i] if i < len(epoch_seconds) else time.perf_counter() - clock,
+            _finite(train_loss),
+            _finite(val_loss),
+            _finite(val_acc),
+        )
+    diverged = bool(history.diverged)
+    target = options["target"]
+    reached: tuple[int, float] | None = None
+    if target is not None:
+        metric, goal = target
+        values = curve["train_loss"] if metric == "loss" else curve["val_acc"]
+        for i, value in enumerate(values):
+            if value is not None and (value <= goal if metric == "loss" else value >= goal):
+                reached = (curve["step"][i], curve["seconds"][i])
+                break
+    finals = {c: (None if diverged or not curve[c] else curve[c][-1]) for c in ("train_loss", "val_loss", "val_acc")}
+    summary = {
+        "final_loss": finals["train_loss"],
+        "best_loss": _best_of(curve["train_loss"], min),
+        "final_val_loss": finals["val_loss"],
+        "best_val_loss": _best_of(curve["val_loss"], min),
+        "val_acc": finals["val_acc"],
+        "best_val_acc": _best_of(curve["val_acc"], max),
+        "steps_to_target": None if reached is None else float(reached[0]),
+        "seconds_to_target": None if reached is None else reached[1],
+    }
+    return _Outcome(curve=curve, steps=len(history.epoch) * steps_per_epoch, diverged=diverged, summary=summary)
+
+
+def _finite(value: Any) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _best_of(values: list[float | None], pick: Callable[[list[float]], float]) -> float | None:
+    finite = [v for v in values if v is not None]
+    return pick(finite) if finite else None
 
 
 # -- environment ---------------------------------------------------------------------------------------------

@@ -198,12 +198,20 @@ def _check_features(name: str, X: Any, net: Network, owner: str) -> np.ndarray:
     if X.shape[0] == 0:
         raise ValueError(f"{owner}: {name} has no samples")
     X = np.ascontiguousarray(X, dtype=net.dtype)
-    if not np.isfinite(X).all():
+    if not _all_finite(X):
         raise ValueError(
             f"{owner}: {name} holds {int(np.isnan(X).sum())} NaN and {int(np.isinf(X).sum())} Inf entries "
             f"(as {net.dtype.name}); impute or drop them before training"
         )
     return X
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    """One reduction pass (no boolean temporary); the exact test runs only when the sum is not finite."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if math.isfinite(float(np.add.reduce(array, axis=None))):
+            return True
+    return bool(np.isfinite(array).all())
 
 
 def _check_loss(loss: str | Loss, net: Network, owner: str) -> Loss:
@@ -297,8 +305,14 @@ def _accuracy(logits: np.ndarray, targets: np.ndarray, output: str) -> float:
     return float(np.mean((logits >= 0) == (targets.reshape(logits.shape) >= 0.5)))
 
 
-def _divergence_message(what: str, epoch: int, step: int, optimizer: Optimizer, restored: str, scale_hint: str) -> str:
+def _divergence_message(what: str, epoch: int, step: int, optimizer: Optimizer, restored: str, X: np.ndarray) -> str:
     name = type(optimizer).__name__
+    largest_std = float(np.max(np.std(X, axis=0))) if X.shape[0] > 1 else 0.0
+    scale_hint = (
+        f", and standardize the inputs (a feature has standard deviation {largest_std:.3g})"
+        if largest_std > 100
+        else ""
+    )
     return (
         f"diverged at epoch {epoch}, step {step}: {what}. The learning rate {optimizer.lr:g} is likely too large "
         f"for {name} here: lower it (dl.lr_find suggests one) or clip gradients (clip_norm=1.0){scale_hint}. "
@@ -423,13 +437,6 @@ def fit(
     if not all(callable(callback) for callback in callbacks):
         raise TypeError(f"{owner}: callbacks must be callables callback(history, net)")
     classification = loss_fn.name in CLASSIFICATION_LOSSES
-    column_scale = float(np.max(np.std(X, axis=0))) if n > 1 else 0.0
-    scale_hint = (
-        f", and standardize the inputs (a feature has standard deviation {column_scale:.3g})"
-        if column_scale > 100
-        else ""
-    )
-
     history = History()
     history.config = {
         "loss": loss_fn.name,
@@ -540,7 +547,7 @@ def fit(
                 restored = good.label
                 good.restore(net)
                 history.diverged = True
-                history.stopped_reason = _divergence_message(diverged_with, epoch, i, optimizer, restored, scale_hint)
+                history.stopped_reason = _divergence_message(diverged_with, epoch, i, optimizer, restored, X)
                 _trim_epoch_lists(history)
                 break
             skipped = optimizer.skipped_steps - skips_before + clip_skips
@@ -550,7 +557,7 @@ def fit(
                 history.diverged = True
                 history.stopped_reason = _divergence_message(
                     "every step of the epoch was skipped as non-finite", epoch, steps_per_epoch - 1, optimizer,
-                    good.label, scale_hint,
+                    good.label, X,
                 )  # fmt: skip
                 _trim_epoch_lists(history)
                 break

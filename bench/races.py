@@ -3,7 +3,8 @@
 (1) Eight optimizers, 1000 steps each, from the same start on a 2-vector: one ``step`` call per optimizer
 per step. (2) One optimizer advancing 1000 starts together as a (1000, 2) batch: one call per step for all.
 Both with the gradient in NumPy; PyTorch does the same with its optimizers on tensors (gradient by tensor
-arithmetic, no autograd). ``descentlab.surfaces.race`` is timed too when it is in the checkout.
+arithmetic, no autograd). ``descentlab.surfaces.race`` (which also records trajectories, clips and
+freezes diverging starts) runs the same races.
 """
 
 from __future__ import annotations
@@ -110,12 +111,27 @@ def torch_batch(steps: int, starts: int):
     return race
 
 
+def surfaces_race(steps: int, starts: int | None):
+    """``descentlab.surfaces.race`` over the 8 optimizers from one start, or Adam from ``starts`` starts."""
+    try:
+        from descentlab.surfaces import race
+    except ImportError:
+        return None
+    if starts is None:
+        racers = {name: dl.optim.make_optimizer(name, **hp) for name, hp in RACERS.items()}
+        return lambda: race("rosenbrock", racers, start=START, steps=steps)
+    points = np.random.default_rng(0).uniform(-2.0, 2.0, (starts, 2))
+    return lambda: race("rosenbrock", {"adam": dl.optim.Adam(lr=5e-2)}, starts=points, steps=steps)
+
+
 def report(cfg: dict) -> str:
     steps, starts = cfg["race_steps"], cfg["race_starts"]
     makers = {
         f"descentlab: 8 optimizers × {steps} steps": descentlab_eight(steps),
+        f"descentlab.surfaces.race: 8 optimizers × {steps} steps": surfaces_race(steps, None),
         f"PyTorch: 8 optimizers × {steps} steps": torch_eight(steps),
         f"descentlab: Adam, {starts} starts × {steps} steps (one batch)": descentlab_batch(steps, starts),
+        f"descentlab.surfaces.race: Adam, {starts} starts × {steps} steps": surfaces_race(steps, starts),
         f"PyTorch: Adam, {starts} starts × {steps} steps (one batch)": torch_batch(steps, starts),
     }
     missing = [name for name, race in makers.items() if race is None]
@@ -126,9 +142,5 @@ def report(cfg: dict) -> str:
     for name, t in timings.items():
         calls = steps * (8 if "8 optimizers" in name else 1)
         lines.append(f"| {name} | {t.ms()} | {t.median / calls * 1e6:.1f} |")
-    lines += [f"| {name} | PyTorch missing | |" for name in missing]
-    try:
-        from descentlab.surfaces import race  # noqa: F401
-    except ImportError:
-        lines += ["", "`descentlab.surfaces.race` is not in this checkout yet: its row is added when it lands."]
+    lines += [f"| {name} | missing (not installed / not in this checkout) | |" for name in missing]
     return "\n".join(lines)

@@ -37,7 +37,7 @@ def descentlab_fit(X, y, batch):
         return None
     net = dl.nn.mlp(list(SIZES), activation="relu", output="softmax", seed=0)
     opt = dl.optim.Adam(lr=1e-3)
-    return lambda: fit(net, X, y, optimizer=opt, loss="ce", epochs=1, batch_size=batch, seed=0, progress=False)
+    return lambda: fit(net, X, y, loss="ce", optimizer=opt, epochs=1, batch_size=batch, seed=0, progress=False)
 
 
 def descentlab_loop(X, y, batch, phases: dict[str, float] | None = None):
@@ -156,7 +156,7 @@ def report(cfg: dict, bounds) -> str:
         }
         missing = [name for name, epoch in makers.items() if epoch is None]
         candidates = [Candidate(name, epoch) for name, epoch in makers.items() if epoch is not None]
-        timings = interleaved(candidates, rounds=max(1, cfg["rounds"] // 8), warmup=1)
+        timings = interleaved(candidates, rounds=cfg["train_rounds"], warmup=1)
         gemm_rate = samples / timings["8 GEMMs alone (NumPy)"].median
         reference = timings.get("descentlab.fit") or timings["descentlab nn loop (hand-written)"]
         for name, t in timings.items():

@@ -227,3 +227,19 @@ def test_thread_count_from_the_environment(monkeypatch):
     monkeypatch.setenv("DESCENTLAB_NUM_THREADS", "zero")
     with pytest.raises(ValueError, match="DESCENTLAB_NUM_THREADS='zero' must be a positive integer"):
         _backend.num_threads()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_a_forked_child_steps_on_its_own_threads(monkeypatch):
+    """A child of fork inherits the pool object but not its threads; a large step must still finish there."""
+    monkeypatch.delenv("DESCENTLAB_PORTABLE", raising=False)
+    monkeypatch.setenv("DESCENTLAB_NUM_THREADS", "2")
+    n = _backend.PARALLEL_MIN_SIZE + 1
+    optim.Adam().step(np.ones(n, np.float32), np.ones(n, np.float32))  # the parent's pool exists now
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only if the split step ran and was right
+        theta = np.ones(n, np.float32)
+        optim.Adam(lr=0.5).step(theta, np.ones(n, np.float32))
+        os._exit(0 if _backend.backend_used() == "fast-parallel" and np.allclose(theta, 0.5) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

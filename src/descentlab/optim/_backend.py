@@ -13,19 +13,22 @@ Two paths run it:
 * **portable** — NumPy on cache-sized chunks of the flat arrays (the temporaries a chunk creates stay in
   cache), then the new values written back in place. Always available; used for strided views too.
 
-Threads. Arrays of at least :data:`PARALLEL_MIN_SIZE` elements are split into one contiguous part per
-thread; the caller runs the first part and a small pool of Python threads the others (the kernel releases
-the GIL). The count is :func:`num_threads`: ``$DESCENTLAB_NUM_THREADS``, else the cores this process may
-use. numba's own ``parallel=True`` loops were measured and not used: they run on an OpenMP runtime whose
-idle threads spin, and next to PyTorch's OpenMP runtime (a second copy, in the same process whenever
-descentlab is compared with or adapted to PyTorch) both slowed to one scheduler tick per call — 8–16 ms
-for a step that takes 0.1 ms — unless ``OMP_WAIT_POLICY=PASSIVE`` was set before either loaded. Pool
-threads sleep on a lock instead. Below the threshold one thread does the step: waking a second costs more
-than it saves, and it leaves the other core to the BLAS threads still spinning after a training step's
-GEMMs. (Measured: ``bench/run.py``, sections "Crossover" and "Thread pools meeting".)
+Threads. Arrays of at least :data:`PARALLEL_MIN_SIZE` elements are split into contiguous parts that the
+caller and a small pool of Python threads take in turn (the kernel releases the GIL; see
+:class:`_SharedWork` for why the caller never waits for a thread to start). The count is
+:func:`num_threads`: ``$DESCENTLAB_NUM_THREADS``, else the cores this process may use. numba's own
+``parallel=True`` loops were measured and not used: they run on an OpenMP runtime whose idle threads
+spin, and next to PyTorch's OpenMP runtime (a second copy, in the same process whenever descentlab is
+compared with or adapted to PyTorch) both slowed to one scheduler tick per call — 8–16 ms for a step that
+takes 0.1 ms — unless ``OMP_WAIT_POLICY=PASSIVE`` was set before either loaded. Pool threads sleep on a
+lock instead. Below the threshold one thread does the step: waking a second costs more than it saves, and
+it leaves the other core to the OpenBLAS threads that spin for a while after a training step's GEMMs.
+BLAS thread counts are left to the caller (``threadpoolctl``); descentlab never changes them.
+(Measured: ``bench/run.py``, sections "Crossover" and "Thread pools meeting".)
 
 The non-finite check of the gradient (:func:`all_finite`, called by ``Optimizer.step``) is one compiled,
-vectorized pass over g, split across the same threads.
+vectorized pass over g; arrays of at least :data:`CHECK_PARALLEL_MIN_SIZE` elements are split across the
+same threads.
 
 ``DESCENTLAB_PORTABLE=1`` in the environment forces the portable path; it is read at every call, so it
 can be set or cleared while a program runs. :func:`backend_used` names the path the last call took.
@@ -33,6 +36,7 @@ can be set or cleared while a program runs. :func:`backend_used` names the path 
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import threading
@@ -57,7 +61,18 @@ FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _last = "none"
 _numba_state: list = []  # [] before the first try; then [kernels module] or [None] when numba is missing
 _pool: ThreadPoolExecutor | None = None
+_pool_size = 0
 _pool_lock = threading.Lock()
+
+
+def _forget_pool() -> None:
+    # A forked child inherits the pool object but not its threads; it starts its own on its first split.
+    global _pool, _pool_size, _pool_lock
+    _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def num_threads() -> int:
@@ -73,25 +88,63 @@ def num_threads() -> int:
         return os.cpu_count() or 1
 
 
-def _parts(n: int, threads: int) -> list[slice]:
-    step = -(-n // threads)
+def _parts(n: int, count: int) -> list[slice]:
+    step = -(-n // count)
     step = -(-step // ALIGN) * ALIGN
     return [slice(start, min(n, start + step)) for start in range(0, n, step)]
 
 
+class _SharedWork:
+    """Parts of one call, taken in turn by the caller and by whichever pool threads get a core.
+
+    The caller never waits for a thread to *start*: on a busy machine (another process, or OpenBLAS threads
+    that spin for a while after each GEMM) a woken thread may not run for a whole scheduler tick, and a
+    fixed split would wait that long. Here the caller takes parts until none is left and then waits only
+    for parts that a thread has already begun; a thread that starts late finds nothing left and returns.
+    """
+
+    def __init__(self, kernel: Callable, arrays: list[np.ndarray], scalars: tuple, parts: list[slice]) -> None:
+        self.kernel, self.arrays, self.scalars, self.parts = kernel, arrays, scalars, parts
+        self.results: list = [None] * len(parts)
+        self._next = itertools.count()  # next() on it is atomic under the GIL
+        self._lock = threading.Lock()
+        self._pending = len(parts)
+        self._finished = threading.Event()
+
+    def work(self) -> None:
+        while (index := next(self._next)) < len(self.parts):
+            part = self.parts[index]
+            self.results[index] = self.kernel(*(a[part] for a in self.arrays), *self.scalars)
+            with self._lock:
+                self._pending -= 1
+                if self._pending == 0:
+                    self._finished.set()
+
+    def wait(self) -> list:
+        self._finished.wait()
+        return self.results
+
+
 def _run_split(kernel: Callable, arrays: list[np.ndarray], scalars: tuple, threads: int | None = None) -> list:
-    """``kernel(*parts, *scalars)`` on one contiguous part of the arrays per thread; the results in order."""
-    global _pool
-    parts = _parts(arrays[0].size, num_threads() if threads is None else threads)
+    """``kernel(*parts, *scalars)`` over contiguous parts of the arrays, on up to ``threads`` threads (the
+    caller's included); the results in part order. Parts are a quarter of a thread's share, so that the
+    threads that do run can take over the share of one that does not."""
+    global _pool, _pool_size
+    threads = num_threads() if threads is None else threads
+    parts = _parts(arrays[0].size, 4 * threads if threads > 1 else 1)
     if len(parts) == 1:
         return [kernel(*arrays, *scalars)]
-    if _pool is None or _pool._max_workers < len(parts) - 1:
+    helpers = threads - 1
+    if _pool_size < helpers:
         with _pool_lock:
-            if _pool is None or _pool._max_workers < len(parts) - 1:
-                _pool = ThreadPoolExecutor(len(parts) - 1, thread_name_prefix="descentlab-step")
-    futures = [_pool.submit(kernel, *(a[part] for a in arrays), *scalars) for part in parts[1:]]
-    first = kernel(*(a[parts[0]] for a in arrays), *scalars)
-    return [first, *(f.result() for f in futures)]
+            if _pool_size < helpers:
+                _pool = ThreadPoolExecutor(helpers, thread_name_prefix="descentlab-step")
+                _pool_size = helpers
+    shared = _SharedWork(kernel, arrays, scalars, parts)
+    for _ in range(helpers):
+        _pool.submit(shared.work)
+    shared.work()
+    return shared.wait()
 
 
 def backend_used() -> str:

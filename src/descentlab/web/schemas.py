@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from descentlab.data import batch_count
 from descentlab.optim import OPTIMIZERS
 
 
@@ -192,9 +193,7 @@ class TrainConfig(_Strict):
 
     @property
     def steps_per_epoch(self) -> int:
-        if self.batch_size is None:
-            return 1
-        return -(-self.n_train // self.batch_size)
+        return batch_count(self.n_train, self.batch_size)
 
 
 class ExplainRequest(OptimizerSpec):

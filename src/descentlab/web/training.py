@@ -20,7 +20,6 @@ from descentlab.web.notes import OPTIMIZER_NOTES, train_note
 from descentlab.web.schemas import LIMITS, TrainConfig
 
 OUTPUT_FOR_LOSS = {"bce": ("sigmoid", 1), "ce": ("softmax", 2), "mse": ("linear", 1)}
-DATASETS = {"moons": data.moons, "circles": data.circles, "spirals": data.spirals, "xor": data.xor}
 # Between frames the run does about this many optimizer steps (at least one epoch), so full-batch runs
 # animate many epochs per frame and batch-size-1 runs one epoch per frame.
 STEPS_PER_FRAME = 25
@@ -35,9 +34,9 @@ class TrainingRun:
 
     def __init__(self, config: TrainConfig, resolution: int = LIMITS.boundary_resolution) -> None:
         self.config = config
-        X, y = DATASETS[config.dataset](n=config.n_samples, noise=config.noise, seed=config.seed)
+        X, y = data.load(config.dataset, n_samples=config.n_samples, noise=config.noise, seed=config.seed)
         (self.X_train, self.y_train), (self.X_val, self.y_val) = data.train_val_split(
-            X, y, validation_fraction=config.validation_fraction, seed=config.seed
+            X, y, fraction=config.validation_fraction, seed=config.seed
         )
         output, width = OUTPUT_FOR_LOSS[config.loss]
         self.net = nn.mlp(
@@ -105,7 +104,7 @@ class TrainingRun:
 
     def _train_epoch(self) -> None:
         loss_name = self.config.loss
-        for index in data.batches(len(self.y_train), self.config.batch_size, seed=self.batch_rng):
+        for index in data.batches(len(self.y_train), batch_size=self.config.batch_size, seed=self.batch_rng):
             loss = self.net.loss_and_grad(self.X_train[index], self.y_train[index], loss=loss_name)
             if not math.isfinite(loss):
                 return self._diverge(f"the loss became {loss} at step {self.step + 1}")

@@ -74,15 +74,21 @@ function send(message) {
   if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
 }
 
+// data-sent / data-answered count configure messages and their answers (ready or error), so a reader of the
+// page (a person's tools, the browser tests) can tell when the plots show the latest settings.
 function configure() {
   const config = readConfig();
   writeSettingsToURL(config);
+  boundaryDiv.dataset.sent = String(Number(boundaryDiv.dataset.sent || 0) + 1);
   send({ type: "configure", config });
 }
 
 const configureSoon = debounce(configure, 250);
 
 function receive(message) {
+  if (message.type === "ready" || message.type === "error") {
+    boundaryDiv.dataset.answered = String(Number(boundaryDiv.dataset.answered || 0) + 1);
+  }
   if (message.type === "error") {
     showError(message.message);
     setPlaying(false);

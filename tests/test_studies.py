@@ -13,13 +13,16 @@ from PIL import Image
 from descentlab import atlas, plots, studies
 
 
-@pytest.mark.parametrize("name", list(atlas.STUDIES))
-def test_every_study_draws_a_nontrivial_png(name, tmp_path):
-    path = atlas.render(name, tmp_path / f"{name}.png", quick=True, dpi=60)
+def nontrivial(path) -> bool:
+    """A rendered figure, not a blank canvas: big enough, with contrast and some dark ink."""
     image = np.asarray(Image.open(path).convert("L"), dtype=float)
-    assert image.shape[0] >= 200 and image.shape[1] >= 300
-    assert image.std() > 10.0  # not blank: lines, text and fills on white
-    assert (image < 128).mean() > 0.005  # some dark ink
+    return image.shape[0] >= 200 and image.shape[1] >= 300 and image.std() > 10.0 and (image < 128).mean() > 0.005
+
+
+def test_a_study_renders_to_a_nontrivial_png(tmp_path):
+    # Every study is rendered by the quick atlas in test_cli.py; here one goes through render() itself.
+    path = atlas.render("schedules", tmp_path / "schedules.png", quick=True, dpi=60)
+    assert nontrivial(path)
 
 
 def test_registry_entries_are_complete():
@@ -71,3 +74,65 @@ def test_palette_is_fixed_per_optimizer():
     assert len(set(mapping.values())) == 3
     with pytest.raises(ValueError, match=r"\.png"):
         plots.save(plots.new_figure(), "figure.txt")
+
+
+def test_learning_rate_study_shows_each_regime():
+    result = studies.learning_rates(quick=True)
+    small, right, large = result.race.result.runs.values()
+    assert small.diverged_at[0] < 0 and right.diverged_at[0] < 0
+    assert right.losses[-1, 0] < 1e-6 < small.losses[-1, 0]
+    assert large.diverged_at[0] > 0  # divergence is recorded, not hidden
+    assert max(result.rates.values()) > 2 / result.curvatures[-1]
+
+
+def test_newton_solves_the_quadratic_in_one_step():
+    result = studies.second_order(quick=True)
+    quadratic = next(p for name, p in result.panels.items() if name.startswith("quadratic"))
+    newton = next(run for label, run in quadratic.result.runs.items() if label.startswith("Newton"))
+    assert newton.losses[1, 0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_clipping_caps_every_step():
+    result = studies.clipping(quick=True)
+    clipped, unclipped = (
+        result.runs[next(k for k in result.runs if "clip_norm" in k)],
+        result.runs["GD without clipping"],
+    )
+    assert np.max(clipped.step_sizes) <= result.lr * result.clip_norm + 1e-12
+    assert np.max(unclipped.step_sizes) > 10 * result.lr * result.clip_norm
+
+
+def test_local_minima_every_basin_is_found_and_restarts_help():
+    result = studies.local_minima(quick=True)
+    assert set(result.reached[result.reached >= 0]) == {0, 1, 2, 3}
+    assert np.all(np.diff(result.best_of, axis=1) <= 0)
+    assert np.median(result.best_of[:, -1]) < np.median(result.best_of[:, 0])
+
+
+def test_explain_records_adams_moments_and_a_path():
+    result = studies.explain(quick=True, optimizer="adam")
+    assert result.velocity_key == "m_hat" and result.scale_key == "v_hat"
+    assert result.path.shape == (len(result.trace.rows) + 1, 2)
+    # Adam's first step has length lr in every coordinate (m̂/√v̂ = ±1)
+    np.testing.assert_allclose(np.abs(result.trace.rows[0]["update"]), 0.1, rtol=1e-6)
+    with pytest.raises(ValueError, match="known: "):
+        studies.explain(optimizer="lbfgs")
+
+
+def test_race_rejects_unknown_optimizers_with_the_known_list():
+    with pytest.raises(ValueError, match="known: gd"):
+        studies.race(quick=True, optimizers=["adam", "sgdx"])
+    result = studies.race(quick=True, optimizers=["adam"], lr=0.01, steps=20)
+    (run,) = result.result.runs.values()
+    assert run.trajectory.shape == (21, 1, 2)
+
+
+def test_initialization_study_tells_the_four_stories():
+    result = studies.initialization(quick=True)
+    runs = {run.init: run for run in result.runs}
+    assert np.all(runs["zeros"].activations["relu0"] == 0)
+    small = [np.std(a) for a in runs["too_small"].activations.values()]
+    assert small == sorted(small, reverse=True)  # vanishing layer after layer
+    large = [np.std(a) for a in runs["too_large"].activations.values()]
+    assert large == sorted(large)  # exploding
+    assert runs["he"].losses[-1] < runs["zeros"].losses[-1]

@@ -41,6 +41,66 @@ class Study:
 
 _STUDY_LIST = [
     Study(
+        "race",
+        "A race on Rosenbrock's curved valley",
+        "Five optimizers start from the same point with rates that suit them. Plain GD is stable only with a "
+        "small rate, so it stalls on the valley's flat floor; momentum builds up speed along the floor and gets "
+        "furthest. Adam and RMSprop rescale each coordinate by its recent gradient size, which helps on the "
+        "steep walls but not along the curved floor. The right panel shows the same race as loss against step.",
+        studies.race,
+        plots.race_study,
+    ),
+    Study(
+        "learning-rate",
+        "Learning rate: too small, right, too large",
+        "Gradient descent on a bowl whose curvatures are 1 and 10. Each step multiplies the error along a "
+        "direction of curvature λ by 1 − αλ: a small α crawls, α = 2/(λ_min + λ_max) is the fastest constant "
+        "rate, and α > 2/λ_max makes that factor larger than 1 in size, so θ oscillates with growing amplitude "
+        "until the loss explodes (the red ✕ marks where it left the box).",
+        studies.learning_rates,
+        plots.learning_rates,
+    ),
+    Study(
+        "second-order",
+        "Newton vs gradient descent vs Adam",
+        "Newton's method solves H p = g and steps by p. On a quadratic that step lands exactly on the minimum, "
+        "however elongated and rotated the bowl, while GD zig-zags across it and Adam's per-coordinate "
+        "scaling cannot undo the rotation. On Rosenbrock Newton follows the curved valley in a handful of "
+        "steps — but each step needs the Hessian and a linear solve, which is what limits it in large networks.",
+        studies.second_order,
+        plots.second_order,
+    ),
+    Study(
+        "clipping",
+        "Gradient clipping on a cliff",
+        "A gentle slope ends in a cliff whose gradient is a hundred times steeper. Without clipping, the step "
+        "taken at the edge is α‖g‖ and throws θ far beyond the minimum, and the loss jumps up. Clipping the "
+        "gradient's norm keeps its direction but caps the step at α·clip_norm (dashed line), so the descent "
+        "simply continues on the other side.",
+        studies.clipping,
+        plots.clipping,
+    ),
+    Study(
+        "local-minima",
+        "Local minima and random restarts",
+        "On Himmelblau's function, which has four minima, gradient descent ends in the minimum whose basin "
+        "contains its start: the colours partition the plane into basins. On Rastrigin, with a local minimum "
+        "in every cell, almost every run stops in a poor one; keeping the best of r random restarts finds the "
+        "global minimum once r is large enough (right).",
+        studies.local_minima,
+        plots.local_minima,
+    ),
+    Study(
+        "explain",
+        "Adam step by step",
+        "The first ten Adam steps on Rosenbrock with every intermediate quantity from dl.optim.trace. The blue "
+        "arrows are −m̂, the averaged gradient that sets the direction; the green ones are √v̂, the gradient's "
+        "typical size per coordinate that divides it. Because each coordinate is divided by its own size, the "
+        "first steps have length ≈ α in every coordinate, whatever the gradient's scale (see Δθ in the table).",
+        studies.explain,
+        plots.explain,
+    ),
+    Study(
         "ewa",
         "Exponentially weighted averages",
         "Each panel smooths the same noisy series with vₜ = βvₜ₋₁ + (1 − β)xₜ. A larger β averages more "

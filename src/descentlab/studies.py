@@ -7,6 +7,7 @@ study with its figure and the sentences that say what to notice.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -336,7 +337,7 @@ def initialization(quick: bool = False, seed: int = 0, dataset: str = "circles")
     starts slowly; He's N(0, 2/fan_in) keeps the activations' variance constant across ReLU layers; N(0, 10²)
     blows the logits up, the first losses are huge and the step sizes unusable.
     """
-    from descentlab import data, nn
+    from descentlab import data
 
     n = 200 if quick else 400
     X, y = data.load(dataset, n_samples=n, seed=seed) if hasattr(data, "load") else data.circles(n, seed=seed)
@@ -353,36 +354,262 @@ def initialization(quick: bool = False, seed: int = 0, dataset: str = "circles")
     grid_points = np.column_stack([gx.ravel(), gy.ravel()]).astype(np.float32)
     runs = []
     for init, label in INIT_CASES:
-        net = nn.mlp(sizes, activation="relu", output="sigmoid", init=init, seed=seed)
-        opt = optim.GD(lr=lr, nonfinite="skip")
-        net.loss_and_grad(X, y, loss="bce")
-        activations = {
-            layer.name: np.array(layer.last_output, dtype=float).ravel()
-            for layer in net.layers[:-1]
-            if isinstance(layer, nn.Activation)
-        }
-        gradients = {
-            record.layer: np.array(net.grads[record.slice], dtype=float) for record in net.layout if record.name == "W"
-        }
-        recorded, losses = [], []
-        for t in range(iterations):
-            loss = net.loss_and_grad(X, y, loss="bce")
-            if t < 50 or t % every == 0 or t == iterations - 1:  # every early step: divergence is fast
-                recorded.append(t)
-                losses.append(loss)
-            opt.step(net.params, net.grads)
-        accuracy = float(np.mean(net.predict(X) == y))
-        boundary = np.asarray(net.predict_proba(grid_points), dtype=float).reshape(gx.shape)
-        runs.append(
-            InitRun(
-                label,
-                init,
-                np.array(recorded),
-                np.array(losses, dtype=float),
-                accuracy,
-                boundary,
-                activations,
-                gradients,
-            )
-        )
+        with np.errstate(over="ignore", invalid="ignore"):  # the too-large run is meant to overflow
+            runs.append(_train_init(init, label, sizes, X, y, lr, iterations, every, grid_points, gx.shape, seed))
     return InitStudy(X, np.asarray(y), sizes, f"GD(lr={lr:g}), full batch, {iterations} iterations", runs, gx, gy)
+
+
+def _train_init(init, label, sizes, X, y, lr, iterations, every, grid_points, grid_shape, seed) -> InitRun:
+    from descentlab import nn
+
+    net = nn.mlp(sizes, activation="relu", output="sigmoid", init=init, seed=seed)
+    opt = optim.GD(lr=lr, nonfinite="skip")
+    net.loss_and_grad(X, y, loss="bce")
+    activations = {
+        layer.name: np.array(layer.last_output, dtype=float).ravel()
+        for layer in net.layers[:-1]
+        if isinstance(layer, nn.Activation)
+    }
+    gradients = {
+        record.layer: np.array(net.grads[record.slice], dtype=float) for record in net.layout if record.name == "W"
+    }
+    recorded, losses = [], []
+    for t in range(iterations):
+        loss = net.loss_and_grad(X, y, loss="bce")
+        if t < 50 or t % every == 0 or t == iterations - 1:  # every early step: divergence is fast
+            recorded.append(t)
+            losses.append(loss)
+        opt.step(net.params, net.grads)
+    accuracy = float(np.mean(net.predict(X) == y))
+    boundary = np.asarray(net.predict_proba(grid_points), dtype=float).reshape(grid_shape)
+    return InitRun(
+        label, init, np.array(recorded), np.array(losses, dtype=float), accuracy, boundary, activations, gradients
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Races on surfaces
+# ---------------------------------------------------------------------------------------------------
+
+#: Learning rates that make a fair race on the surfaces' own scales (tuned on Rosenbrock from its start).
+RACE_LRS: dict[str, float] = {
+    "gd": 1e-3,
+    "momentum": 1e-3,
+    "nesterov": 2e-4,
+    "adagrad": 0.5,
+    "adadelta": 1.0,
+    "rmsprop": 1e-2,
+    "adam": 5e-2,
+    "adamw": 5e-2,
+    "nadam": 5e-2,
+    "newton": 1.0,
+}
+DEFAULT_RACERS = ("gd", "momentum", "nesterov", "rmsprop", "adam")
+
+
+@dataclass
+class RaceStudy:
+    """A race (``dl.surfaces.race``'s result, with ``.runs[label]``), the contour grid and a title."""
+
+    result: object
+    grid: SurfaceGrid
+    title: str
+
+
+def race(
+    quick: bool = False,
+    surface="rosenbrock",
+    optimizers: Sequence[str] | Mapping[str, optim.Optimizer] = DEFAULT_RACERS,
+    lr: float | None = None,
+    steps: int | None = None,
+    start: Sequence[float] | None = None,
+) -> RaceStudy:
+    """Race optimizers on a surface from the same start.
+
+    ``optimizers`` is a list of names (each with its rate from :data:`RACE_LRS`, or ``lr`` for all) or a
+    mapping label → optimizer. ``steps`` defaults to 500 (150 when ``quick``); ``start`` to the surface's.
+    """
+    from descentlab import surfaces
+
+    surf = _surface(surface)
+    steps = (150 if quick else 500) if steps is None else _positive_int("race", "steps", steps)
+    racers = _racers(optimizers, lr)
+    theta0 = np.asarray(surf.start if start is None else start, dtype=float)
+    result = surfaces.race(surf, racers, start=theta0, steps=steps)
+    title = f"Race on {surf.name}: same start, {steps} steps — who reaches the minimum, and how directly?"
+    return RaceStudy(result, surface_grid(surf, n=120 if quick else 220), title)
+
+
+def _racers(optimizers, lr: float | None) -> dict[str, optim.Optimizer]:
+    if isinstance(optimizers, Mapping):
+        return dict(optimizers)
+    names = [str(name).strip().lower() for name in optimizers]
+    if not names:
+        raise ValueError("race: give at least one optimizer, e.g. adam,rmsprop")
+    racers = {}
+    for name in names:
+        if name not in optim.OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(optim.OPTIMIZERS)}")
+        rate = RACE_LRS[name] if lr is None else lr
+        opt = optim.make_optimizer(name, lr=rate, nonfinite="skip")
+        racers[f"{type(opt).__name__} (lr={rate:g})"] = opt
+    return racers
+
+
+def _positive_int(owner: str, name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{owner}: {name}={value!r} must be an integer ≥ 1")
+    return int(value)
+
+
+@dataclass
+class LearningRateStudy:
+    """GD on an ill-conditioned bowl with three rates: ``race`` holds the runs (labels say which is which),
+    ``curvatures`` the Hessian's eigenvalues λ₁ ≤ λ₂ (stability needs α < 2/λ₂)."""
+
+    race: RaceStudy
+    curvatures: np.ndarray
+    rates: dict[str, float]
+
+
+def learning_rates(quick: bool = False, condition: float = 10.0) -> LearningRateStudy:
+    """Gradient descent on the bowl ½θᵀAθ (eigenvalues 1 and κ) with α too small, right, and too large.
+
+    Along an eigenvector of curvature λ the error is multiplied by 1 − αλ each step: α = 2/(λ₁ + λ₂)
+    is the best constant rate, α ≪ 1/λ₂ crawls, and α > 2/λ₂ makes |1 − αλ₂| > 1: the iterates oscillate
+    with growing amplitude and the loss explodes.
+    """
+    from descentlab import surfaces
+
+    surf = surfaces.quadratic(condition=condition)
+    curvatures = np.linalg.eigvalsh(np.asarray(surf.hessian(np.asarray(surf.minima[0]))))
+    low, high = float(curvatures[0]), float(curvatures[-1])
+    rates = {
+        f"too small: α = {0.1 / high:.3g} (0.1/λ_max)": 0.1 / high,
+        f"right: α = {2 / (low + high):.3g} (2/(λ_min + λ_max))": 2 / (low + high),
+        f"too large: α = {2.2 / high:.3g} (> 2/λ_max = {2 / high:.3g})": 2.2 / high,
+    }
+    steps = 50 if quick else 80
+    racers = {label: optim.GD(lr=rate, nonfinite="skip") for label, rate in rates.items()}
+    result = surfaces.race(surf, racers, start=np.asarray(surf.start), steps=steps)
+    grid = surface_grid(surf, n=100 if quick else 200)
+    title = "Learning rate: too small crawls, right converges fast, too large oscillates and diverges"
+    return LearningRateStudy(RaceStudy(result, grid, title), curvatures, rates)
+
+
+@dataclass
+class ClippingStudy:
+    """The same GD with and without gradient clipping on the cliff surface: ``runs[label]`` are race runs
+    (``dl.surfaces.Run``), ``grad_norms[label]`` the gradient norm before clipping at each visited point."""
+
+    runs: dict[str, object]
+    grad_norms: dict[str, np.ndarray]
+    grid: SurfaceGrid
+    clip_norm: float
+    lr: float
+
+
+def clipping(quick: bool = False, lr: float = 0.5, clip_norm: float = 1.0) -> ClippingStudy:
+    """GD down a gentle slope that ends in a cliff whose gradient reaches 100 (Pascanu et al. 2013, fig. 6).
+
+    Unclipped, the step at the cliff's edge is α·‖g‖ ≈ 50: θ is catapulted far past the minimum and
+    needs many steps to come back. Clipping by norm keeps the direction and caps the step at α·c.
+    """
+    from descentlab import surfaces
+
+    surf = surfaces.get("cliff")
+    steps = 60 if quick else 150
+    runs, norms = {}, {}
+    for label, clip in (("GD without clipping", None), (f"GD with clip_norm = {clip_norm:g}", clip_norm)):
+        run = surfaces.race(surf, {label: optim.GD(lr=lr)}, steps=steps, clip_norm=clip).runs[label]
+        runs[label] = run
+        norms[label] = np.linalg.norm(surf.grad(run.trajectory[:, 0]), axis=1)
+    return ClippingStudy(runs, norms, surface_grid(surf, n=120 if quick else 240), clip_norm, lr)
+
+
+@dataclass
+class SecondOrderStudy:
+    """Newton, GD and Adam raced on two surfaces: one :class:`RaceStudy` per surface name."""
+
+    panels: dict[str, RaceStudy]
+
+
+def second_order(quick: bool = False) -> SecondOrderStudy:
+    """Newton's step solves H p = g: on a quadratic it lands on the minimum in one step whatever the
+    conditioning, where GD zig-zags and Adam's per-coordinate scaling only partly helps; on Rosenbrock it
+    follows the curved valley in a handful of steps."""
+    from descentlab import surfaces
+
+    panels = {}
+    cases = (
+        (surfaces.quadratic(condition=50.0, angle=30.0), {"gd": 0.035, "adam": 0.1, "newton": 1.0}, 60),
+        (surfaces.get("rosenbrock"), {"gd": 1e-3, "adam": 5e-2, "newton": 1.0}, 400),
+    )
+    for surf, rates, steps in cases:
+        steps = steps // 3 if quick else steps
+        racers = {}
+        for name, rate in rates.items():
+            opt = optim.make_optimizer(name, lr=rate, nonfinite="skip")
+            racers[f"{type(opt).__name__} (lr={rate:g})"] = opt
+        result = surfaces.race(surf, racers, steps=steps)
+        panels[surf.name] = RaceStudy(result, surface_grid(surf, n=100 if quick else 200), surf.name)
+    return SecondOrderStudy(panels)
+
+
+@dataclass
+class LocalMinimaStudy:
+    """Many starts on a multi-minimum surface and random restarts on a rugged one.
+
+    ``basins``: a race from a grid of starts on Himmelblau; ``reached[i]`` is the index of the minimum start
+    i converged to (within ``tolerance``), −1 when it ended elsewhere. ``restarts``: a race from random
+    starts on Rastrigin; ``best_of[j, r]`` is the best final loss among the first r + 1 starts in the j-th
+    random order of the starts (restarts help: the curve falls with r).
+    """
+
+    basins: RaceStudy
+    reached: np.ndarray
+    tolerance: float
+    restarts: RaceStudy
+    best_of: np.ndarray
+
+
+def local_minima(quick: bool = False, seed: int = 0) -> LocalMinimaStudy:
+    """Gradient descent ends in the minimum whose basin it starts in; restarting from random points and
+    keeping the best result finds the global minimum of a rugged surface with high probability."""
+    from descentlab import surfaces
+
+    rng = np.random.default_rng(seed)
+    himmelblau = surfaces.get("himmelblau")
+    side = 7 if quick else 13
+    (x0, x1), (y0, y1) = _bounds(himmelblau)
+    gx, gy = np.meshgrid(np.linspace(x0 + 0.5, x1 - 0.5, side), np.linspace(y0 + 0.5, y1 - 0.5, side))
+    starts = np.column_stack([gx.ravel(), gy.ravel()])
+    steps = 150 if quick else 400
+    basins = surfaces.race(
+        himmelblau, {"GD (lr=0.01)": optim.GD(lr=0.01, nonfinite="skip")}, starts=starts, steps=steps
+    )
+    run = basins.runs["GD (lr=0.01)"]
+    index, distance = himmelblau.nearest_minimum(run.trajectory[-1])
+    tolerance = 1e-2
+    reached = np.where((distance < tolerance) & (run.diverged_at < 0), index, -1)
+
+    rastrigin = surfaces.get("rastrigin")
+    k = 40 if quick else 200
+    (a0, a1), (b0, b1) = _bounds(rastrigin)
+    random_starts = np.column_stack([rng.uniform(a0, a1, k), rng.uniform(b0, b1, k)])
+    restarts = surfaces.race(
+        rastrigin,
+        {"GD (lr=0.002)": optim.GD(lr=0.002, nonfinite="skip")},
+        starts=random_starts,
+        steps=100 if quick else 300,
+    )
+    final = restarts.runs["GD (lr=0.002)"].losses[-1]
+    orders = np.stack([rng.permutation(k) for _ in range(50)])
+    best_of = np.minimum.accumulate(final[orders], axis=1)
+    return LocalMinimaStudy(
+        RaceStudy(basins, surface_grid(himmelblau, n=120 if quick else 220), "himmelblau"),
+        reached,
+        tolerance,
+        RaceStudy(restarts, surface_grid(rastrigin, n=120 if quick else 300), "rastrigin"),
+        best_of,
+    )

@@ -7,11 +7,22 @@ histories) and returns a :class:`matplotlib.figure.Figure`; nothing here compute
 from descentlab.plots.networks import decision_boundary, initialization
 from descentlab.plots.optim import effective_step, ewa, schedules
 from descentlab.plots.style import PALETTE, colour, colours, new_figure, save
-from descentlab.plots.surfaces import animate, contour, explain, race
+from descentlab.plots.surfaces import (
+    animate,
+    clipping,
+    contour,
+    explain,
+    learning_rates,
+    local_minima,
+    race,
+    race_study,
+    second_order,
+)
 
 __all__ = [
     "PALETTE",
     "animate",
+    "clipping",
     "colour",
     "colours",
     "contour",
@@ -20,8 +31,12 @@ __all__ = [
     "ewa",
     "explain",
     "initialization",
+    "learning_rates",
+    "local_minima",
     "new_figure",
     "race",
+    "race_study",
     "save",
     "schedules",
+    "second_order",
 ]

@@ -50,15 +50,21 @@ def colour(label: str, index: int = 0) -> str:
 
 
 def colours(labels) -> dict[str, str]:
-    """Colours for several labels at once; optimizer names keep their palette colour, others get distinct
-    cycle colours that avoid the ones already used."""
-    used = {PALETTE[k] for k in (optimizer_key(label) for label in labels) if k is not None}
+    """Colours for several labels at once. The first label naming an optimizer keeps its palette colour;
+    other labels (and later labels naming the same optimizer, e.g. two learning rates of GD) get distinct
+    cycle colours that avoid the palette colours already in use."""
+    labels = list(labels)
+    keys = [optimizer_key(label) for label in labels]
+    owners: dict[str, str] = {}
+    for label, key in zip(labels, keys, strict=True):
+        if key is not None and key not in owners:
+            owners[key] = label
+    used = {PALETTE[key] for key in owners}
     free = [c for c in _OTHER_COLOURS if c not in used] or list(_OTHER_COLOURS)
     out: dict[str, str] = {}
     spare = 0
-    for label in labels:
-        key = optimizer_key(label)
-        if key is not None:
+    for label, key in zip(labels, keys, strict=True):
+        if key is not None and owners[key] == label:
             out[label] = PALETTE[key]
         else:
             out[label] = free[spare % len(free)]

@@ -15,13 +15,24 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from descentlab.plots.style import colour, colours, new_figure
-from descentlab.studies import ExplainStudy, SurfaceGrid, surface_grid
+from descentlab.studies import (
+    ClippingStudy,
+    ExplainStudy,
+    LearningRateStudy,
+    LocalMinimaStudy,
+    RaceStudy,
+    SecondOrderStudy,
+    SurfaceGrid,
+    surface_grid,
+)
 
 _CONTOUR_CMAP = "Greys_r"
 
 
-def contour(ax: Axes, grid: SurfaceGrid, log: bool | None = None, levels: int = 24, minima: bool = True) -> None:
-    """Draw the surface's contours on ``ax`` with its known minima as white stars.
+def contour(
+    ax: Axes, grid: SurfaceGrid, log: bool | None = None, levels: int = 24, minima: bool = True, colorbar: bool = True
+) -> None:
+    """Draw the surface's contours on ``ax`` (colour bar unless ``colorbar=False``), known minima as white stars.
 
     ``log`` spaces the levels geometrically over f − min f (the default when f spans more than three
     decades, as on Rosenbrock), so the valley floor is resolved as well as the walls.
@@ -45,7 +56,8 @@ def contour(ax: Axes, grid: SurfaceGrid, log: bool | None = None, levels: int = 
         filled = ax.contourf(grid.X, grid.Y, Z, levels=levels, cmap=_CONTOUR_CMAP, alpha=0.55)
         ax.contour(grid.X, grid.Y, Z, levels=levels, colors="white", linewidths=0.3, alpha=0.6)
         label = "f(θ)"
-    ax.figure.colorbar(filled, ax=ax, shrink=0.85, label=label, format="%.2g")
+    if colorbar:
+        ax.figure.colorbar(filled, ax=ax, shrink=0.85, label=label, format="%.2g")
     if minima and len(grid.minima):
         inside = _inside(grid, grid.minima)
         ax.plot(
@@ -76,6 +88,135 @@ def race(result, grid: SurfaceGrid | None = None, title: str | None = None, log:
     left.legend(fontsize=8, loc="best")
     draw_losses(right, result.runs, grid.f_min)
     fig.suptitle(title or f"Race on {grid.name}: same start, same number of steps — who reaches a minimum?")
+    return fig
+
+
+def race_study(study: RaceStudy) -> Figure:
+    """:func:`race` for a :class:`~descentlab.studies.RaceStudy` (its grid and title)."""
+    return race(study.result, study.grid, study.title)
+
+
+def learning_rates(study: LearningRateStudy) -> Figure:
+    """GD with three learning rates on one bowl: paths, and the loss on a log scale (divergence marked)."""
+    low, high = study.curvatures[0], study.curvatures[-1]
+    fig = race(study.race.result, study.race.grid, study.race.title, log=False)
+    fig.axes[0].set_title(
+        f"Hessian eigenvalues λ = {low:.3g}, {high:.3g}: stable only for α < 2/λ_max = {2 / high:.3g}", fontsize=10
+    )
+    return fig
+
+
+def clipping(study: ClippingStudy) -> Figure:
+    """The cliff: paths with and without clipping, their losses, and per step the gradient norm before
+    clipping beside the length of the step actually taken."""
+    fig = new_figure(17, 5.2)
+    left, middle, right = fig.subplots(1, 3, width_ratios=[1.3, 1, 1])
+    contour(left, study.grid, log=False)
+    draw_trajectories(left, study.runs, study.grid)
+    left.legend(fontsize=8, loc="lower left")
+    left.set_title("Paths (○ start, ■ end): the unclipped step at the cliff overshoots", fontsize=10)
+    draw_losses(middle, study.runs, study.grid.f_min)
+    palette = colours(list(study.runs))
+    for name, run in study.runs.items():
+        steps = np.arange(1, len(run.step_sizes) + 1)
+        right.plot(steps, np.asarray(run.step_sizes)[:, 0], color=palette[name], lw=1.6, label=f"{name}: step ‖Δθ‖")
+        right.plot(
+            np.arange(len(study.grad_norms[name])),
+            study.grad_norms[name],
+            ls=":",
+            color=palette[name],
+            lw=1.2,
+            label=f"{name}: ‖g‖ before clipping",
+        )
+    right.axhline(study.lr * study.clip_norm, color="black", lw=0.8, ls="--")
+    right.annotate(
+        f"α·clip_norm = {study.lr * study.clip_norm:g}",
+        (0, study.lr * study.clip_norm),
+        xytext=(4, 4),
+        textcoords="offset points",
+        fontsize=8,
+    )
+    right.set(yscale="log", xlabel="step t", ylabel="length (log scale)", title="Gradient norm and step length")
+    right.legend(fontsize=7, loc="upper right")
+    fig.suptitle(f"Gradient clipping on a cliff (GD, α = {study.lr:g}): clipping keeps the direction, caps the step")
+    return fig
+
+
+def second_order(study: SecondOrderStudy) -> Figure:
+    """One row per surface: Newton, GD and Adam paths on the contour, and their losses."""
+    fig = new_figure(13, 5.2 * len(study.panels))
+    rows = np.atleast_2d(fig.subplots(len(study.panels), 2, width_ratios=[1.15, 1]))
+    for (name, panel), (left, right) in zip(study.panels.items(), rows, strict=True):
+        contour(left, panel.grid)
+        draw_trajectories(left, panel.result.runs, panel.grid)
+        left.legend(fontsize=8, loc="best")
+        left.set_title(f"{name}: paths (○ start, ■ end)", fontsize=10)
+        draw_losses(right, panel.result.runs, panel.grid.f_min)
+    fig.suptitle("Newton vs first-order methods: solving H p = g jumps to the quadratic's minimum in one step")
+    return fig
+
+
+_BASIN_COLOURS = ("#1565c0", "#e65100", "#2e7d32", "#6a1b9a", "#c62828", "#00838f")
+
+
+def local_minima(study: LocalMinimaStudy) -> Figure:
+    """Which minimum each start reaches (Himmelblau), and how the best of r random restarts improves with
+    r (Rastrigin)."""
+    fig = new_figure(18, 5.6)
+    basins, rugged, curve = fig.subplots(1, 3, width_ratios=[1.1, 1.1, 1])
+    grid = study.basins.grid
+    contour(basins, grid, minima=False)
+    run = next(iter(study.basins.result.runs.values()))
+    trajectory = np.asarray(run.trajectory)
+    for i, target in enumerate(study.reached):
+        tint = _BASIN_COLOURS[target % len(_BASIN_COLOURS)] if target >= 0 else "#9e9e9e"
+        basins.plot(trajectory[:, i, 0], trajectory[:, i, 1], color=tint, lw=0.6, alpha=0.6)
+        basins.plot(*trajectory[0, i], "o", ms=5, color=tint, mec="black", mew=0.4)
+    for j, point in enumerate(grid.minima):
+        count = int(np.sum(study.reached == j))
+        basins.plot(*point, "*", ms=17, color=_BASIN_COLOURS[j % len(_BASIN_COLOURS)], mec="black")
+        basins.annotate(
+            f"{count} starts",
+            point,
+            xytext=(8, 8),
+            textcoords="offset points",
+            fontsize=9,
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+        )
+    basins.set_title(f"{grid.name}: each start (●) coloured by the minimum (★) GD reached", fontsize=10)
+
+    rgrid = study.restarts.grid
+    contour(rugged, rgrid, log=False, colorbar=False)
+    rrun = next(iter(study.restarts.result.runs.values()))
+    finals = np.asarray(rrun.trajectory)[-1]
+    losses = np.asarray(rrun.losses)[-1]
+    dots = rugged.scatter(
+        finals[:, 0], finals[:, 1], c=losses, cmap="viridis", s=18, edgecolors="black", linewidths=0.3, zorder=6
+    )
+    fig.colorbar(dots, ax=rugged, shrink=0.85, label="final loss f(θ_T) of each run")
+    best = int(np.argmin(losses))
+    rugged.plot(*finals[best], "P", ms=14, color="#d50000", mec="black", zorder=7, label="best run")
+    rugged.legend(fontsize=8, loc="lower right")
+    rugged.set_title(f"{rgrid.name}: where {len(finals)} random starts ended (GD)", fontsize=10)
+
+    r = np.arange(1, study.best_of.shape[1] + 1)
+    median = np.median(study.best_of, axis=0)
+    low, high = np.percentile(study.best_of, [10, 90], axis=0)
+    curve.fill_between(
+        r, np.maximum(low, 1e-6), np.maximum(high, 1e-6), color="#90caf9", alpha=0.6, label="10–90 % over random orders"
+    )
+    curve.plot(r, np.maximum(median, 1e-6), color="#0d47a1", lw=2, label="median")
+    curve.set(
+        xscale="log",
+        yscale="symlog",
+        xlabel="number of restarts r (log scale)",
+        ylabel="best final loss among r runs",
+        title="Random restarts: keep the best of r runs",
+    )
+    curve.set_yscale("symlog", linthresh=1e-2)
+    curve.set_ylim(bottom=0)
+    curve.legend(fontsize=8)
+    fig.suptitle("Local minima: the start decides the minimum; restarting from random points finds better ones")
     return fig
 
 
@@ -111,7 +252,7 @@ def draw_trajectories(ax: Axes, runs, grid: SurfaceGrid, upto: int | None = None
 def draw_losses(ax: Axes, runs, f_min: float, upto: int | None = None, steps: int | None = None) -> None:
     """f(θ_t) − f* against the step t (log scale) for each run; divergence marked with a red ✕ and the step."""
     palette = colours(list(runs))
-    floor = 1e-16
+    floor = 1e-12  # an exact minimum (Newton on a quadratic) is drawn at this floor
     for name, run in runs.items():
         losses = np.asarray(run.losses, dtype=float).reshape(np.shape(run.losses)[0], -1)
         ends = _divergence(run, losses.shape[1])
@@ -135,7 +276,8 @@ def draw_losses(ax: Axes, runs, f_min: float, upto: int | None = None, steps: in
                 ax.annotate(
                     f"{name} diverged at t={ends[i]}",
                     (t[finite][-1], values[finite][-1]),
-                    xytext=(6, -2),
+                    xytext=(-8, 6),
+                    ha="right",
                     textcoords="offset points",
                     fontsize=8,
                     color="#b71c1c",
@@ -144,7 +286,7 @@ def draw_losses(ax: Axes, runs, f_min: float, upto: int | None = None, steps: in
         yscale="log",
         xlabel="step t",
         ylabel="f(θ_t) − f*  (log scale)",
-        title="Loss above the minimum (a straight fall = linear convergence)",
+        title="Loss above the minimum (straight fall = linear rate)",
     )
     if steps is not None:
         ax.set_xlim(0, steps)
@@ -386,4 +528,16 @@ def _cell(value) -> str:
     return "(" + ", ".join(f"{x:.3g}" for x in array.ravel()) + ")"
 
 
-__all__ = ["animate", "contour", "draw_losses", "draw_trajectories", "explain", "race"]
+__all__ = [
+    "animate",
+    "clipping",
+    "contour",
+    "draw_losses",
+    "draw_trajectories",
+    "explain",
+    "learning_rates",
+    "local_minima",
+    "race",
+    "race_study",
+    "second_order",
+]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
@@ -167,7 +168,30 @@ def report(cfg: dict, bounds) -> str:
             )
         lines += [f"| {batch} | {name} | missing (not installed / not in this checkout) | | | |" for name in missing]
         profiles.append(profile(X, y, batch, timings["8 GEMMs alone (NumPy)"].median))
-    return "\n".join([*lines, "", "Where descentlab's loop spends an epoch:", "", *profiles])
+        fit_epoch = makers["descentlab.fit"]
+        if fit_epoch is not None:
+            profiles.append(profile_calls(fit_epoch, f"descentlab.fit, batch {batch}"))
+    return "\n".join([*lines, "", "Where descentlab's time goes in an epoch:", "", *profiles])
+
+
+def profile_calls(epoch, title: str, top: int = 12) -> str:
+    """cProfile of one epoch: the functions with the most time of their own (GEMMs show as matmul)."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    epoch()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = sum(row[2] for row in stats.stats.values())
+    rows = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:top]
+    lines = [f"{title}: profile (cProfile, own time; total {total * 1e3:.0f} ms)", ""]
+    lines += ["| function | calls | own ms | share |", "|---|---|---|---|"]
+    for (filename, line, name), (_, calls, own, _, _) in rows:
+        where = f"{Path(filename).name}:{line} {name}" if line else name
+        lines.append(f"| `{where}` | {calls:,} | {own * 1e3:.0f} | {own / total:.0%} |")
+    return "\n".join(lines) + "\n"
 
 
 def profile(X, y, batch, gemm_seconds) -> str:

@@ -89,6 +89,13 @@ BAD_SPECS = [
     ("unknown metric", ('"best_loss",', '"best_los",'), "metrics =", "unknown metric 'best_los'"),
     ("unknown key", ("steps = 60", "stepz = 60"), "stepz = 60", "unknown key"),
     ("invalid TOML", ("steps = 60", "steps = = 60"), "steps = = 60", "not valid TOML"),
+    (
+        "log scale for an accuracy",
+        ("steps = 60", 'steps = 60\nscale = "log"\nrank_by = "val_acc"'),
+        "rank_by =",
+        "needs a validation set",
+    ),
+    ("unknown scale", ("steps = 60", 'steps = 60\nscale = "cubic"'), 'scale = "cubic"', "must be one of"),
     ("reversed range", ("[1e-3, 1e-1]", "[1e-1, 1e-3]"), "[1e-1, 1e-3]", "low must be below high"),
 ]
 
@@ -263,10 +270,14 @@ def test_report_is_self_contained_and_ranks_by_the_mean_over_seeds(tmp_path):
         assert write_report(store, out, markdown=tmp_path / "excerpt.md") == "tiny"
         runs = store.runs("tiny")
     (problem,) = summary.problems
+    assert problem.log_scale, "surface losses are averaged on a log scale by default"
     for result in problem.ranking:
         for trial in result.trials:
             finals = [r["final_loss"] for r in runs if r["optimizer"] == result.optimizer and r["trial"] == trial.trial]
-            assert trial.score == pytest.approx(np.mean(finals))
+            assert trial.score == pytest.approx(np.mean(np.log10(finals)))
+            assert trial.mean == pytest.approx(np.exp(np.mean(np.log(finals))))
+            low, high = trial.interval()
+            assert 0 < low <= trial.mean <= high
         assert result.best.score == min(t.score for t in result.trials)
     scores = [r.best.score for r in problem.ranking]
     assert scores == sorted(scores)

@@ -7,13 +7,16 @@ scripts or styles fetched from anywhere); :func:`ranking_markdown` writes the ra
 
 How the numbers are made (each stated in the report too):
 
-- A trial's *score* is the mean over seeds of the problem's ranking metric (``rank_by``); a trial with a
-  diverged or failed seed scores worst (+∞ for a loss, −∞ for an accuracy): an optimizer that needs luck
+- A trial's *score* is the mean over seeds of the problem's ranking metric (``rank_by``) — of its log₁₀
+  when the problem's ``scale`` is ``"log"`` (the default for surface losses, which span many decades; the
+  report then shows the geometric mean 10^mean(log₁₀ v), values below 1e-20 counted as 1e-20). A trial with
+  a diverged or failed seed scores worst (+∞ for a loss, −∞ for an accuracy): an optimizer that needs luck
   to converge does not converge.
 - The *best trial* of an optimizer is the one with the best score. Its interval is the Student-t 95%
-  confidence interval of the mean over seeds, x̄ ± t₀.₉₇₅,ₙ₋₁ · s/√n. It is chosen and evaluated on the
-  same seeds, so it is optimistic by the selection (Schmidt et al. 2021, "Descending through a crowded
-  valley", §3); equal trial budgets keep that optimism equal between optimizers.
+  confidence interval of the mean over seeds, x̄ ± t₀.₉₇₅,ₙ₋₁ · s/√n (on a log scale: for the mean of log₁₀,
+  then mapped back). It is chosen and evaluated on the same seeds, so it is optimistic by the selection
+  (Schmidt et al. 2021, "Descending through a crowded valley", §3); equal trial budgets keep that optimism
+  equal between optimizers.
 - Steps and seconds to target: medians over the seeds that reached the target, with the count reaching.
 """
 
@@ -33,6 +36,9 @@ import numpy as np
 
 from descentlab.experiments.spec import METRICS
 from descentlab.experiments.store import Store
+
+#: On a log scale, losses below this count as this (f − f* reached the precision of θ's float64 rounding).
+LOG_FLOOR = 1e-20
 
 # Student-t 0.975 quantiles for 1…30 degrees of freedom; above 30, t ≈ z + (z³ + z)/(4ν) with z = 1.95996.
 _T975 = (
@@ -66,28 +72,48 @@ class TrialStats:
     seconds_to_target: tuple[float | None, ...]
     run_keys: tuple[str, ...]
     higher_is_better: bool
+    log_scale: bool = False
 
     @property
     def complete(self) -> bool:
         """Every seed finished with a finite value."""
         return all(v is not None for v in self.values)
 
+    def _transformed(self) -> list[float]:
+        values = [v for v in self.values if v is not None]
+        return [math.log10(max(v, LOG_FLOOR)) for v in values] if self.log_scale else values
+
     @property
     def score(self) -> float:
-        """Mean over seeds; the worst possible value if any seed diverged or failed."""
+        """What trials are compared by: the mean over seeds (of log₁₀ on a log scale); the worst possible
+        value if any seed diverged or failed."""
         if not self.complete or not self.values:
             return -math.inf if self.higher_is_better else math.inf
-        return statistics.fmean(v for v in self.values if v is not None)
+        return statistics.fmean(self._transformed())
 
-    def interval(self) -> tuple[float, float]:
-        """Student-t 95% confidence interval of the mean over seeds (the point itself for one seed)."""
+    @property
+    def mean(self) -> float:
+        """The score in the metric's units: the arithmetic mean, or the geometric mean on a log scale."""
+        score = self.score
+        return 10.0**score if self.log_scale and math.isfinite(score) else score
+
+    def interval(self, low: float = -math.inf, high: float = math.inf) -> tuple[float, float]:
+        """Student-t 95% confidence interval of the mean over seeds, in the metric's units, within [low, high].
+
+        On a log scale the interval is computed for the mean of log₁₀ and mapped back (so it is positive and
+        asymmetric). On a linear scale it is clipped to the metric's range: the mean of a loss that cannot
+        be negative cannot be either. One seed gives the point itself.
+        """
         if not self.complete:
-            return (self.score, self.score)
-        values = [v for v in self.values if v is not None]
+            return (self.mean, self.mean)
+        values = self._transformed()
         if len(values) < 2:
-            return (values[0], values[0])
+            return (self.mean, self.mean)
         half = t_quantile_975(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-        return (self.score - half, self.score + half)
+        lower, upper = self.score - half, self.score + half
+        if self.log_scale:
+            return (10.0**lower, 10.0**upper)
+        return (max(lower, low), min(upper, high))
 
     def reached(self) -> int:
         """How many seeds reached the target."""
@@ -139,6 +165,20 @@ class ProblemSummary:
     rank_by: str
     higher_is_better: bool
     ranking: tuple[OptimizerResult, ...]
+    log_scale: bool = False
+
+    @property
+    def metric_range(self) -> tuple[float, float]:
+        """Where the ranking metric can lie: [0, 1] for accuracies; [0, ∞) for the losses of dataset problems
+        and for a surface's suboptimality f − f*; unbounded for a surface without a minimum (f itself)."""
+        if self.rank_by in ("val_acc", "best_val_acc"):
+            return (0.0, 1.0)
+        if self.kind == "dataset":
+            return (0.0, math.inf)
+        from descentlab import surfaces
+
+        bounded = math.isfinite(surfaces.get(self.options["surface"]).minimum_value)
+        return (0.0 if bounded else -math.inf, math.inf)
 
 
 @dataclass(frozen=True)
@@ -184,11 +224,12 @@ def summarize(store: Store, sweep: str | None = None) -> Summary:
         raise ValueError(f"sweep {info['name']!r} has no finished run yet; run `descentlab compare` to fill it")
     from descentlab.experiments.spec import parse_spec
 
-    rank_by = {p.label: p.rank_by for p in parse_spec(info["spec"], source=info["source"]).problems}
+    problems_spec = {p.label: p for p in parse_spec(info["spec"], source=info["source"]).problems}
     problems = []
     for problem in dict.fromkeys(r["problem"] for r in runs):
         problem_runs = [r for r in runs if r["problem"] == problem]
-        metric = rank_by.get(problem, "final_loss")
+        metric = problems_spec[problem].rank_by
+        log_scale = problems_spec[problem].scale == "log"
         higher = METRICS[metric]
         results = []
         for optimizer in dict.fromkeys(r["optimizer"] for r in problem_runs):
@@ -208,6 +249,7 @@ def summarize(store: Store, sweep: str | None = None) -> Summary:
                         seconds_to_target=tuple(r["seconds_to_target"] for r in trial_runs),
                         run_keys=tuple(r["run_key"] for r in trial_runs),
                         higher_is_better=higher,
+                        log_scale=log_scale,
                     )
                 )
             best = _best(trials, higher)
@@ -229,6 +271,7 @@ def summarize(store: Store, sweep: str | None = None) -> Summary:
                 kind=problem_runs[0]["problem_kind"],
                 options=problem_runs[0]["problem_options"],
                 rank_by=metric,
+                log_scale=log_scale,
                 higher_is_better=higher,
                 ranking=tuple(results),
             )
@@ -283,16 +326,25 @@ def _toml_value(value: Any) -> str:
 def ranking_rows(problem: ProblemSummary) -> list[dict[str, str]]:
     """The ranking table of one problem as text cells (shared by the HTML and the Markdown output)."""
     rows = []
+    first_low, first_high = problem.ranking[0].best.interval(*problem.metric_range)
     for place, result in enumerate(problem.ranking, start=1):
         best = result.best
-        low, high = best.interval()
+        low, high = best.interval(*problem.metric_range)
         steps, seconds = best.median_to_target()
+        if place == 1:
+            versus = "—"
+        elif not best.complete:
+            versus = "worse (diverged on a seed)"
+        else:
+            overlap = low <= first_high if not problem.higher_is_better else high >= first_low
+            versus = "tied (CIs overlap)" if overlap else "worse"
         rows.append(
             {
                 "#": str(place),
                 "optimizer": result.optimizer,
-                f"{problem.rank_by} (mean)": _fmt(best.score),
+                f"{problem.rank_by} ({'geometric ' if problem.log_scale else ''}mean)": _fmt(best.mean),
                 "95% CI": "—" if not best.complete or len(best.values) < 2 else f"[{_fmt(low)}, {_fmt(high)}]",
+                "vs #1": versus,
                 "steps to target": f"{_fmt(steps)} ({best.reached()}/{len(best.seeds)})",
                 "seconds to target": _fmt(seconds, 3),
                 "trials": str(len(result.trials)),
@@ -336,7 +388,8 @@ def ranking_markdown(summary: Summary) -> str:
 
 
 def _direction(problem: ProblemSummary) -> str:
-    return f"mean {problem.rank_by} over seeds ({'higher' if problem.higher_is_better else 'lower'} is better)"
+    mean = "geometric mean" if problem.log_scale else "mean"
+    return f"{mean} {problem.rank_by} over seeds ({'higher' if problem.higher_is_better else 'lower'} is better)"
 
 
 def _problem_words(problem: ProblemSummary) -> str:
@@ -425,10 +478,6 @@ def _short(trial: TrialStats) -> str:
     )
 
 
-# A loss of exactly 0 (Newton on a quadratic) has no logarithm; it is drawn at this floor, and the axis says so.
-_LOG_FLOOR = 1e-12
-
-
 def sensitivity_figure(problem: ProblemSummary) -> str:
     """The ranking metric against the learning rate, one curve per optimizer (base64 PNG).
 
@@ -440,10 +489,10 @@ def sensitivity_figure(problem: ProblemSummary) -> str:
     fig = Figure(figsize=(6.8, 4.2))
     ax = fig.subplots()
     colours = _colours([r.optimizer for r in problem.ranking])
-    finite = [t.score for r in problem.ranking for t in r.trials if math.isfinite(t.score)]
+    finite = [t.mean for r in problem.ranking for t in r.trials if math.isfinite(t.mean)]
     log_y = not problem.higher_is_better and any(v > 0 for v in finite)
     for result in problem.ranking:
-        points = sorted((t.lr, max(t.score, _LOG_FLOOR) if log_y else t.score) for t in result.trials)
+        points = sorted((t.lr, max(t.mean, LOG_FLOOR) if log_y else t.mean) for t in result.trials)
         colour = colours[result.optimizer]
         good = [(lr, s) for lr, s in points if math.isfinite(s)]
         bad = [lr for lr, s in points if not math.isfinite(s)]
@@ -455,8 +504,9 @@ def sensitivity_figure(problem: ProblemSummary) -> str:
     if log_y:
         ax.set_yscale("log")
     ax.set_xlabel("learning rate α")
-    floor_note = f" (values ≤ {_LOG_FLOOR:g} drawn at {_LOG_FLOOR:g})" if log_y and min(finite) < _LOG_FLOOR else ""
-    ax.set_ylabel(f"{problem.rank_by} (mean over seeds){floor_note}", fontsize=9)
+    floor_note = f" (values ≤ {LOG_FLOOR:g} drawn at {LOG_FLOOR:g})" if log_y and min(finite) < LOG_FLOOR else ""
+    mean = "geometric mean" if problem.log_scale else "mean"
+    ax.set_ylabel(f"{problem.rank_by} ({mean} over seeds){floor_note}", fontsize=9)
     ax.set_title(f"{problem.problem}: learning-rate sensitivity (× = diverged on some seed)", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
@@ -504,8 +554,12 @@ def render_html(store: Store, summary: Summary) -> str:
         f"<p>{summary.finished} of {summary.planned} planned runs finished; seeds {list(summary.seeds)}; "
         f"executor(s): {', '.join(summary.executors)}.</p>",
         "<p class='note'>Each optimizer's <b>best trial</b> is the hyperparameter configuration with the best "
-        "mean over seeds of the ranking metric; a configuration that diverged on any seed counts as worst. "
-        "Intervals are Student-t 95% confidence intervals of that mean over seeds. The best trial is chosen on "
+        "mean over seeds of the ranking metric (for surface losses, which span many decades, the geometric mean: "
+        "the mean of log₁₀, values below 1e-20 counted as 1e-20); a configuration that diverged on any seed "
+        "counts as worst. "
+        "Intervals are Student-t 95% confidence intervals of that mean over seeds (clipped to the metric's range); "
+        "<i>tied</i> marks an optimizer whose interval overlaps the first one's, a conservative reading: "
+        "overlapping intervals mean these seeds cannot tell the two apart. The best trial is chosen on "
         "the same seeds it is scored on, so its score is optimistic by the selection; equal trial budgets keep "
         "that optimism comparable. A ranking is a statement about this budget, these seeds and this problem.</p>",
     ]

@@ -110,7 +110,8 @@ def execute_run(task: Task) -> Result:
     """
     started = time.perf_counter()
     try:
-        with _one_blas_thread():
+        # Divergence is detected and recorded (non-finite loss or gradient), not warned about by NumPy.
+        with _one_blas_thread(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if task["problem_kind"] == "surface":
                 outcome = _run_surface(task)
             else:
@@ -176,16 +177,14 @@ def _run_surface(task: Mapping[str, Any]) -> _Outcome:
     clock = time.perf_counter()
 
     def loss_at(point: np.ndarray) -> float:
-        with np.errstate(over="ignore", invalid="ignore"):
-            return float(surface.value(point)) - optimum
+        return float(surface.value(point)) - optimum
 
     loss = loss_at(theta)
     best, step, diverged = loss, 0, not math.isfinite(loss)
     reached: tuple[int, float] | None = (0, 0.0) if target is not None and loss <= target else None
     _append(curve, 0, 0.0, loss)
     while step < steps and not diverged:
-        with np.errstate(over="ignore", invalid="ignore"):
-            grad = np.asarray(surface.grad(theta), dtype=np.float64)
+        grad = np.asarray(surface.grad(theta), dtype=np.float64)
         if options["grad_noise"]:
             grad = grad + options["grad_noise"] * rng.standard_normal(2)
         try:

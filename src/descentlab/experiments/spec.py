@@ -73,7 +73,7 @@ VALIDATION_METRICS = ("final_val_loss", "best_val_loss", "val_acc", "best_val_ac
 SEARCHES = ("grid", "random")
 RANGE_KINDS = ("log_uniform", "uniform")
 PROBLEM_KINDS = ("surface", "dataset")
-SURFACE_KEYS = {"surface", "steps", "start", "start_noise", "grad_noise", "target", "rank_by", "record_every"}
+SURFACE_KEYS = {"surface", "steps", "start", "start_noise", "grad_noise", "target", "rank_by", "scale", "record_every"}
 DATASET_KEYS = {
     "dataset",
     "hidden",
@@ -86,7 +86,9 @@ DATASET_KEYS = {
     "standardize",
     "target",
     "rank_by",
+    "scale",
 }
+SCALES = ("log", "linear")
 TOP_KEYS = {"name", "seeds", "search_seed", "metrics", "problems", "optimizers"}
 OPTIMIZER_KEYS = {"type", "search", "trials", "space"}
 # Optimizers that need more than a gradient; they run on surfaces only (which provide the Hessian).
@@ -167,6 +169,7 @@ class ProblemSpec:
     kind: str
     options: Mapping[str, Any]
     rank_by: str
+    scale: str = "linear"  # how seeds are averaged in a report: "log" (geometric mean) or "linear"
 
     @property
     def target(self) -> tuple[str, float] | None:
@@ -385,7 +388,16 @@ class _Checker:
             raise self.fail([*path, "rank_by"], f"unknown ranking metric {rank_by!r}; choose from {', '.join(allowed)}")
         if kinds[0] == "surface" and rank_by in VALIDATION_METRICS:
             raise self.fail([*path, "rank_by"], f"{rank_by!r} needs a validation set; surfaces have none")
-        return ProblemSpec(label=label, kind=kinds[0], options=options, rank_by=rank_by)
+        # Losses on a surface span many decades (1e-2 … 1e-30 between optimizers and seeds), so they are
+        # averaged on a log scale by default; a network's losses and accuracies are compared as they are.
+        scale = table.get(
+            "scale", "log" if kinds[0] == "surface" and rank_by in ("final_loss", "best_loss") else "linear"
+        )
+        if scale not in SCALES:
+            raise self.fail([*path, "scale"], f"must be one of {', '.join(map(repr, SCALES))}, got {scale!r}")
+        if scale == "log" and METRICS[rank_by]:
+            raise self.fail([*path, "scale"], f'a log scale is for losses; rank {rank_by!r} with scale = "linear"')
+        return ProblemSpec(label=label, kind=kinds[0], options=options, rank_by=rank_by, scale=scale)
 
     def surface_problem(self, table: dict[str, Any], path: list[str]) -> dict[str, Any]:
         from descentlab import surfaces  # imported only when a spec names a surface

@@ -705,8 +705,10 @@ def evaluate(net: Network, X: Any, y: Any, loss: str | Loss = "bce") -> dict[str
 class LRFinderResult:
     """The learning-rate range test: rates tried, raw and smoothed batch losses, the suggestion.
 
-    ``suggested_lr`` is the rate where the smoothed loss falls fastest against log α (``method="steepest"``)
-    or a tenth of the rate at the smoothed loss's minimum (``method="min/10"``); ``lr_at_min`` is that
+    ``suggested_lr`` is the rate where the smoothed loss falls fastest against log α (``method="steepest"``;
+    the slope is taken over windows of steps/20 points before the minimum, and the suggestion falls back to
+    min/10 when the curve has no such stretch) or a tenth of the rate at the smoothed loss's minimum
+    (``method="min/10"``, the rule of thumb of Smith 2017 and fastai); ``lr_at_min`` is that
     minimum's rate. ``diverged_at`` is the rate at which the smoothed loss exceeded ``diverge_factor`` × its
     best value (or became NaN), where the test stopped; None when it ran to ``lr_max``.
     """
@@ -818,9 +820,15 @@ def lr_find(
     at_min = int(np.nanargmin(curve))
     lr_at_min = float(rates[at_min])
     suggested = lr_at_min / 10.0
-    if method == "steepest" and at_min >= 2:
-        slopes = np.gradient(curve[: at_min + 1], np.log10(rates[: at_min + 1]))
-        suggested = float(rates[int(np.argmin(slopes))])
+    # Steepest descent, measured over a window of w points (w = steps/20, a few tenths of a decade at the
+    # defaults) so that batch noise between neighbouring points does not decide; the first w points are
+    # skipped (the bias-corrected average is still settling there).
+    window = max(1, steps // 20)
+    starts = np.arange(window, at_min - window + 1)
+    if method == "steepest" and starts.size:
+        log_rates = np.log10(rates)
+        slopes = (curve[starts + window] - curve[starts]) / (log_rates[starts + window] - log_rates[starts])
+        suggested = float(rates[int(starts[np.argmin(slopes)]) + window // 2])
     return LRFinderResult(
         lrs=lrs,
         losses=raw[:count],

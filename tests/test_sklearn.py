@@ -1,0 +1,101 @@
+"""descentlab.sklearn: scikit-learn's estimator checks, and the estimators inside scikit-learn's tools."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import descentlab as dl
+from descentlab.optim import schedules
+from descentlab.sklearn import DescentClassifier, DescentRegressor
+from descentlab.train import EarlyStopping
+
+# Small and quick, yet able to pass the checks that demand a good fit (check_classifiers_train asks for
+# accuracy ≥ 0.83 on three blobs, check_regressors_train for R² > 0.5). Every check passes: no expected failures.
+CHECKED = [
+    DescentClassifier(hidden_layer_sizes=(16,), lr=1e-2, epochs=30, random_state=0),
+    DescentRegressor(hidden_layer_sizes=(16,), lr=1e-2, epochs=30, random_state=0),
+]
+
+
+@parametrize_with_checks(CHECKED)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def wine():
+    return dl.data.wine()
+
+
+def test_classifier_in_pipeline_and_cross_validation(wine):
+    X, y = wine
+    model = make_pipeline(
+        StandardScaler(), DescentClassifier(hidden_layer_sizes=(16,), lr=1e-2, epochs=40, random_state=0)
+    )
+    scores = cross_val_score(model, X, y, cv=3)
+    assert scores.mean() > 0.9
+    fitted = model.fit(X, y)[-1]
+    assert fitted.n_features_in_ == 13 and list(fitted.classes_) == [0, 1, 2]
+    assert fitted.n_iter_ == 40 and len(fitted.history_.train_loss) == 40
+    probabilities = model.predict_proba(X)
+    assert probabilities.shape == (178, 3) and np.allclose(probabilities.sum(axis=1), 1)
+
+
+def test_grid_search_over_optimizer_and_rate(wine):
+    X, y = wine
+    X = StandardScaler().fit_transform(X)
+    search = GridSearchCV(
+        DescentClassifier(hidden_layer_sizes=(8,), epochs=20, random_state=0),
+        {"optimizer": ["gd", "adam"], "lr": [1e-4, 1e-2]},
+        cv=3,
+    )
+    search.fit(X, y)
+    assert search.best_params_ == {"lr": 1e-2, "optimizer": "adam"}
+    assert search.best_score_ > 0.9
+
+
+def test_binary_string_labels_optimizer_object_schedule_and_early_stopping():
+    X, y = dl.data.moons(n_samples=200, noise=0.2, seed=0)
+    labels = np.array(["left", "right"])[y]
+    adam = dl.optim.Adam(lr=0.02)
+    plateau = schedules.ReduceOnPlateau(0.02, patience=2)
+    model = DescentClassifier(
+        hidden_layer_sizes=(16, 16), optimizer=adam, schedule=plateau, epochs=200,
+        early_stopping=EarlyStopping(patience=5), random_state=1,
+    )  # fmt: skip
+    model.fit(X, labels)
+    assert adam.state is None and plateau.reductions == 0  # the given objects are copied, never trained
+    assert model.n_iter_ < 200 and model.history_.best_epoch is not None
+    assert set(model.predict(X)) <= {"left", "right"} and model.score(X, labels) > 0.85
+    assert model.predict_proba(X).shape == (200, 2)
+    clone = pickle.loads(pickle.dumps(model))
+    assert np.array_equal(clone.predict_proba(X), model.predict_proba(X))
+    assert np.shares_memory(clone.net_.layers[0].W, clone.net_.params)  # rebuilt as views of θ
+
+
+def test_regressor_single_and_multi_output():
+    X, y = dl.data.sine(n_samples=200, noise=0.05, seed=0)
+    model = DescentRegressor(hidden_layer_sizes=(32,), activation="tanh", lr=1e-2, epochs=60, random_state=0)
+    assert model.fit(X, y).score(X, y) > 0.9 and model.predict(X).shape == (200,)
+    both = np.column_stack([y, -y])
+    assert model.fit(X, both).predict(X).shape == (200, 2)
+
+
+def test_random_state_makes_fits_repeatable():
+    X, y = dl.data.blobs(n_samples=60, seed=0)
+    first = DescentClassifier(hidden_layer_sizes=(4,), epochs=3, random_state=7).fit(X, y)
+    second = DescentClassifier(hidden_layer_sizes=(4,), epochs=3, random_state=7).fit(X, y)
+    other = DescentClassifier(hidden_layer_sizes=(4,), epochs=3, random_state=8).fit(X, y)
+    assert np.array_equal(first.net_.params, second.net_.params)
+    assert not np.array_equal(first.net_.params, other.net_.params)
+    with pytest.raises(ValueError, match="only one class"):
+        DescentClassifier().fit(X, np.zeros(60))
+    with pytest.raises(TypeError, match="optimizer must be a name such as 'adam'"):
+        DescentClassifier(optimizer=3).fit(X, y)

@@ -430,13 +430,12 @@ class _Checker:
         }
 
     def dataset_problem(self, table: dict[str, Any], path: list[str]) -> dict[str, Any]:
-        from descentlab import data  # imported only when a spec names a dataset
+        from descentlab import data, nn  # imported only when a spec names a dataset
 
         self.unknown_keys(table, DATASET_KEYS, path)
         name = table["dataset"]
-        known = _dataset_names(data)
-        if not isinstance(name, str) or name not in known:
-            raise self.fail([*path, "dataset"], f"unknown dataset {name!r}; available: {', '.join(known)}")
+        if not isinstance(name, str) or name not in data.DATASETS:
+            raise self.fail([*path, "dataset"], f"unknown dataset {name!r}; available: {', '.join(data.DATASETS)}")
         hidden = table.get("hidden", [32])
         if not isinstance(hidden, list) or not all(
             isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden
@@ -454,9 +453,18 @@ class _Checker:
         val_fraction = table.get("val_fraction", 0.2)
         if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
             raise self.fail([*path, "val_fraction"], f"must lie in (0, 1), got {val_fraction!r}; try 0.2")
-        for key in ("activation", "init"):
-            if key in table and not isinstance(table[key], str):
-                raise self.fail([*path, key], f'must be a name such as "relu" or "he", got {table[key]!r}')
+        activation = table.get("activation", "relu")
+        if activation not in nn.ACTIVATIONS:
+            raise self.fail(
+                [*path, "activation"], f"unknown activation {activation!r}; choose from {', '.join(nn.ACTIVATIONS)}"
+            )
+        if "init" in table:
+            try:
+                if not isinstance(table["init"], str):
+                    raise TypeError(f"an initializer is named by a string, got {table['init']!r}")
+                nn.get_initializer(table["init"])
+            except (KeyError, ValueError, TypeError) as exc:
+                raise self.fail([*path, "init"], _reason(exc)) from exc
         standardize = table.get("standardize", True)
         if not isinstance(standardize, bool):
             raise self.fail([*path, "standardize"], f"must be true or false, got {standardize!r}")
@@ -466,7 +474,7 @@ class _Checker:
         return {
             "dataset": name,
             "hidden": hidden,
-            "activation": table.get("activation", "relu"),
+            "activation": activation,
             "init": table.get("init"),
             "epochs": self.positive_int(table, "epochs", path, default=None),
             "batch_size": None if batch_size is False else batch_size,
@@ -610,14 +618,6 @@ class _Checker:
 def _hyperparameter_names(kind: str) -> list[str]:
     signature = inspect.signature(OPTIMIZERS[kind].__init__)
     return [p.name for p in signature.parameters.values() if p.name not in ("self", "nonfinite")]
-
-
-def _dataset_names(data_module: Any) -> list[str]:
-    for attribute in ("DATASETS", "datasets", "names"):
-        registry = getattr(data_module, attribute, None)
-        if registry is not None:
-            return sorted(registry() if callable(registry) else registry)
-    raise RuntimeError("descentlab.data exposes no dataset registry (DATASETS); cannot validate dataset names")
 
 
 def _reason(exc: BaseException) -> str:

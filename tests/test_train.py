@@ -260,6 +260,21 @@ def test_regression_and_multiclass_targets():
     assert history.val_accuracy[-1] > 0.9
 
 
+def test_skip_policy_counts_non_finite_steps_and_progress_bar_runs():
+    X, y = dl.data.sine(n_samples=100, seed=0)
+    y = y.astype(np.float32)
+    y[17] = 3e38  # (a − y)² overflows float32: that batch's loss and gradient are infinite
+    net = dl.nn.mlp([1, 8, 1], output="linear", seed=0)
+    skip = dl.optim.Adam(lr=1e-2, nonfinite="skip")
+    history = fit(net, X, y, loss="mse", optimizer=skip, epochs=2, batch_size=10, progress=True)
+    assert not history.diverged and history.skipped_steps == [1, 1] and np.all(np.isfinite(net.params))
+    assert np.count_nonzero(~np.isfinite(history.step_loss)) == 2
+    history = fit(net, X, np.full(100, 3e38), loss="mse", optimizer=dl.optim.Adam(nonfinite="skip"), epochs=2)
+    assert history.diverged and "every step of the epoch was skipped as non-finite" in history.stopped_reason
+    history = fit(net, X, y, loss="mse", optimizer=dl.optim.Adam(lr=1e-2), epochs=2, batch_size=10)
+    assert history.diverged and "the batch loss became inf" in history.stopped_reason
+
+
 # -- checks at the door -------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("change", "error", "message"),

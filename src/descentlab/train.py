@@ -472,158 +472,186 @@ def fit(
     before_step = np.empty_like(net.params) if diagnostics else None
     good = _Snapshot(net)  # last weights whose loss was seen finite
     pending = _Snapshot(net)  # weights at the start of the current epoch, not yet checked
-    best = _Snapshot(net) if stopping is not None and stopping.restore_best else None
-    best_value = math.inf
-    best_epoch: int | None = None
-    waited = 0
+    tracker = None if stopping is None else _EarlyStoppingTracker(stopping, net)
     reference_loss: float | None = None
     skips_before = optimizer.skipped_steps
     params, grads = net.params, net.grads
     position = 0
     bar = _ProgressBar(epochs - initial_epoch) if progress else None
 
-    try:
-        for epoch in range(initial_epoch, epochs):
-            if epoch > initial_epoch:
-                pending.take(net, f"from the end of epoch {epoch - 1}")
-            if schedule is not None and schedule_unit == "epoch":
-                optimizer.lr = schedule(epoch)
-            loss_sum = 0.0
-            seen = 0
-            clip_skips = 0
-            diverged_with = ""
-            rng = np.random.default_rng([seed, epoch])
-            for i, index in enumerate(batches(n, batch_size, seed=rng, shuffle=shuffle, drop_last=drop_last)):
-                if schedule is not None and schedule_unit == "step":
-                    optimizer.lr = schedule(epoch * steps_per_epoch + i)
-                size = index.shape[0]
-                if full_batch_in_order:
-                    xb, yb = X, Y
-                else:
-                    xb, yb = X_batch[:size], Y_batch[:size]
-                    np.take(X, index, axis=0, out=xb, mode="clip")
-                    np.take(Y, index, axis=0, out=yb, mode="clip")
-                value = net.loss_and_grad(xb, yb, loss=loss_fn.name, l2=l2)
-                if reference_loss is None and math.isfinite(value):
-                    reference_loss = max(value, 1.0)
-                if not math.isfinite(value) and optimizer.nonfinite != "skip":
-                    diverged_with = f"the batch loss became {value}"
-                elif reference_loss is not None and value > divergence_factor * reference_loss:
-                    diverged_with = (
-                        f"the batch loss grew to {value:.4g}, over {divergence_factor:g} × its starting value "
-                        f"{reference_loss:.4g}"
-                    )
-                if diverged_with:
-                    break
-                if i == 0 and epoch > initial_epoch:
-                    good, pending = pending, good  # the epoch's starting weights gave a finite loss
-                last = i == steps_per_epoch - 1
-                if last and diagnostics:
-                    for name, norms in net.layer_grad_norms().items():
-                        history.grad_norms[name].append(math.sqrt(sum(v * v for v in norms.values())))
-                    np.copyto(before_step, params)
-                try:
-                    if clip_norm is not None:
-                        clip.by_norm(grads, clip_norm)
-                    if clip_value is not None:
-                        clip.by_value(grads, clip_value)
-                    optimizer.step(params, grads)
-                except NonFiniteGradientError:
-                    if optimizer.nonfinite == "skip":  # only clipping raises under "skip": count it as skipped
-                        clip_skips += 1
+    # Overflow on the way to divergence is detected and explained in the history, not warned about per step.
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            for epoch in range(initial_epoch, epochs):
+                if epoch > initial_epoch:
+                    pending.take(net, f"from the end of epoch {epoch - 1}")
+                if schedule is not None and schedule_unit == "epoch":
+                    optimizer.lr = schedule(epoch)
+                loss_sum = 0.0
+                seen = 0
+                clip_skips = 0
+                diverged_with = ""
+                rng = np.random.default_rng([seed, epoch])
+                for i, index in enumerate(batches(n, batch_size, seed=rng, shuffle=shuffle, drop_last=drop_last)):
+                    if schedule is not None and schedule_unit == "step":
+                        optimizer.lr = schedule(epoch * steps_per_epoch + i)
+                    size = index.shape[0]
+                    if full_batch_in_order:
+                        xb, yb = X, Y
                     else:
-                        diverged_with = "the gradient held NaN or Inf entries"
+                        xb, yb = X_batch[:size], Y_batch[:size]
+                        np.take(X, index, axis=0, out=xb, mode="clip")
+                        np.take(Y, index, axis=0, out=yb, mode="clip")
+                    value = net.loss_and_grad(xb, yb, loss=loss_fn.name, l2=l2)
+                    if reference_loss is None and math.isfinite(value):
+                        reference_loss = max(value, 1.0)
+                    if not math.isfinite(value) and optimizer.nonfinite != "skip":
+                        diverged_with = f"the batch loss became {value}"
+                    elif (
+                        math.isfinite(value)
+                        and reference_loss is not None
+                        and value > divergence_factor * reference_loss
+                    ):
+                        diverged_with = (
+                            f"the batch loss grew to {value:.4g}, over {divergence_factor:g} × its starting value "
+                            f"{reference_loss:.4g}"
+                        )
+                    if diverged_with:
                         break
-                step_loss[position] = value
-                step_lr[position] = optimizer.lr
-                position += 1
-                if math.isfinite(value):
-                    loss_sum += value * size
-                    seen += size
-                if last and diagnostics:
-                    _record_health(history, params, grads, before_step, groups)
+                    if i == 0 and epoch > initial_epoch and math.isfinite(value):
+                        good, pending = pending, good  # the epoch's starting weights gave a finite loss
+                    last = i == steps_per_epoch - 1
+                    if last and diagnostics:
+                        for name, norms in net.layer_grad_norms().items():
+                            history.grad_norms[name].append(math.sqrt(sum(v * v for v in norms.values())))
+                        np.copyto(before_step, params)
+                    try:
+                        if clip_norm is not None:
+                            clip.by_norm(grads, clip_norm)
+                        if clip_value is not None:
+                            clip.by_value(grads, clip_value)
+                        optimizer.step(params, grads)
+                    except NonFiniteGradientError:
+                        if optimizer.nonfinite == "skip":  # only clipping raises under "skip": count it as skipped
+                            clip_skips += 1
+                        else:
+                            diverged_with = "the gradient held NaN or Inf entries"
+                            break
+                    step_loss[position] = value
+                    step_lr[position] = optimizer.lr
+                    position += 1
+                    if math.isfinite(value):
+                        loss_sum += value * size
+                        seen += size
+                    if last and diagnostics:
+                        _record_health(history, params, grads, before_step, groups)
 
-            if diverged_with:
-                restored = good.label
-                good.restore(net)
-                history.diverged = True
-                history.stopped_reason = _divergence_message(diverged_with, epoch, i, optimizer, restored, X)
-                _trim_epoch_lists(history)
-                break
-            skipped = optimizer.skipped_steps - skips_before + clip_skips
-            skips_before = optimizer.skipped_steps
-            if seen == 0:
-                good.restore(net)
-                history.diverged = True
-                history.stopped_reason = _divergence_message(
-                    "every step of the epoch was skipped as non-finite", epoch, steps_per_epoch - 1, optimizer,
-                    good.label, X,
-                )  # fmt: skip
-                _trim_epoch_lists(history)
-                break
+                skipped = optimizer.skipped_steps - skips_before + clip_skips
+                skips_before = optimizer.skipped_steps
+                if not diverged_with and seen == 0:
+                    diverged_with = "every step of the epoch was skipped as non-finite"
+                if diverged_with:
+                    history.stopped_reason = _divergence_message(diverged_with, epoch, i, optimizer, good.label, X)
+                    history.diverged = True
+                    good.restore(net)
+                    _trim_epoch_lists(history)
+                    break
 
-            # -- end of epoch: measurements once per epoch ----------------------------------------------
-            history.epoch.append(epoch)
-            history.train_loss.append(loss_sum / seen)
-            history.lr.append(optimizer.lr)
-            history.skipped_steps.append(skipped)
-            if validation is not None:
-                history.val_loss.append(net.loss(X_val, Y_val, loss=loss_fn.name, l2=l2))
-                if classification:
-                    history.val_accuracy.append(_accuracy(net.forward(X_val), Y_val, net.output))
-            if classification or diagnostics:
-                logits = net.forward(X[probe])  # inference mode; also the activations layer_stats reads
-                if classification:
-                    history.train_accuracy.append(_accuracy(logits, Y[probe], net.output))
-                if diagnostics:
-                    for stats in net.layer_stats():
-                        record = history.activations.setdefault(
-                            stats["layer"], {"mean": [], "std": [], "dead_fraction": []}
-                        )
-                        for key in record:
-                            record[key].append(stats[key])
-            metric = history.val_loss[-1] if validation is not None else history.train_loss[-1]
-            if isinstance(schedule, ReduceOnPlateau) and math.isfinite(metric):
-                schedule.observe(metric)
+                # -- end of epoch: measurements once per epoch ----------------------------------------------
+                history.epoch.append(epoch)
+                history.train_loss.append(loss_sum / seen)
+                history.lr.append(optimizer.lr)
+                history.skipped_steps.append(skipped)
+                if validation is not None:
+                    _record_validation(history, net, X_val, Y_val, loss_fn.name, l2, classification)
+                if classification or diagnostics:
+                    _record_probe(history, net, X[probe], Y[probe], classification, diagnostics)
+                metric = history.val_loss[-1] if validation is not None else history.train_loss[-1]
+                if isinstance(schedule, ReduceOnPlateau) and math.isfinite(metric):
+                    schedule.observe(metric)
 
-            stop_reason = ""
-            if stopping is not None:
-                value = getattr(history, stopping.monitor)[-1]
-                sign = -1.0 if stopping.monitor.endswith("accuracy") else 1.0
-                if sign * value < sign * best_value - stopping.min_delta or best_epoch is None:
-                    best_value, best_epoch, waited = value, epoch, 0
-                    if best is not None:
-                        best.take(net, f"of epoch {epoch}")
-                else:
-                    waited += 1
-                    if waited >= stopping.patience:
+                stop_reason = "" if tracker is None else tracker.update(history, net)
+                for callback in callbacks:
+                    if callback(history, net):
                         stop_reason = (
-                            f"early stopping: {stopping.monitor} did not improve by more than {stopping.min_delta:g} "
-                            f"for {stopping.patience} epochs (best {best_value:.6g} at epoch {best_epoch})"
+                            stop_reason or f"stopped by callback {getattr(callback, '__name__', repr(callback))}"
                         )
-            for callback in callbacks:
-                if callback(history, net):
-                    stop_reason = stop_reason or f"stopped by callback {getattr(callback, '__name__', repr(callback))}"
+                if bar is not None:
+                    bar.advance(history)
+                if stop_reason:
+                    history.stopped_reason = stop_reason
+                    break
+            else:
+                history.stopped_reason = f"completed {epochs - initial_epoch} epochs"
+        finally:
             if bar is not None:
-                bar.advance(history)
-            if stop_reason:
-                history.stopped_reason = stop_reason
-                break
-        else:
-            history.stopped_reason = f"completed {epochs - initial_epoch} epochs"
-    finally:
-        if bar is not None:
-            bar.close()
+                bar.close()
 
-    if stopping is not None:
-        history.best_epoch = best_epoch
-        if best is not None and best_epoch is not None and not history.diverged:
-            best.restore(net)
-            if history.epoch and best_epoch != history.epoch[-1]:
-                history.stopped_reason += f"; restored the weights of epoch {best_epoch}"
+    if tracker is not None:
+        tracker.finish(history, net)
     history.step_loss = step_loss[:position]
     history.step_lr = step_lr[:position]
     return history
+
+
+def _record_validation(
+    history: History, net: Network, X_val: np.ndarray, Y_val: np.ndarray, loss: str, l2: float, classification: bool
+) -> None:
+    history.val_loss.append(net.loss(X_val, Y_val, loss=loss, l2=l2))
+    if classification:
+        history.val_accuracy.append(_accuracy(net.forward(X_val), Y_val, net.output))
+
+
+def _record_probe(
+    history: History, net: Network, X: np.ndarray, Y: np.ndarray, classification: bool, diagnostics: bool
+) -> None:
+    """One inference pass over the probe samples: training accuracy and activation statistics."""
+    logits = net.forward(X)  # also leaves the activations that layer_stats reads
+    if classification:
+        history.train_accuracy.append(_accuracy(logits, Y, net.output))
+    if diagnostics:
+        for stats in net.layer_stats():
+            record = history.activations.setdefault(stats["layer"], {"mean": [], "std": [], "dead_fraction": []})
+            for key in record:
+                record[key].append(stats[key])
+
+
+class _EarlyStoppingTracker:
+    """The best value of the monitored metric so far, the epochs waited since, and the best weights."""
+
+    def __init__(self, rule: EarlyStopping, net: Network) -> None:
+        self.rule = rule
+        self.sign = -1.0 if rule.monitor.endswith("accuracy") else 1.0  # accuracies improve upwards
+        self.best_value = math.inf
+        self.best_epoch: int | None = None
+        self.waited = 0
+        self.best = _Snapshot(net) if rule.restore_best else None
+
+    def update(self, history: History, net: Network) -> str:
+        """Observe the epoch just recorded; return why training should stop, or ``""``."""
+        rule = self.rule
+        value = self.sign * getattr(history, rule.monitor)[-1]
+        if self.best_epoch is None or value < self.best_value - rule.min_delta:
+            self.best_value, self.best_epoch, self.waited = value, history.epoch[-1], 0
+            if self.best is not None:
+                self.best.take(net, f"of epoch {self.best_epoch}")
+            return ""
+        self.waited += 1
+        if self.waited < rule.patience:
+            return ""
+        return (
+            f"early stopping: {rule.monitor} did not improve by more than {rule.min_delta:g} for {rule.patience} "
+            f"epochs (best {self.sign * self.best_value:.6g} at epoch {self.best_epoch})"
+        )
+
+    def finish(self, history: History, net: Network) -> None:
+        """Record the best epoch and, unless training diverged, put its weights back."""
+        history.best_epoch = self.best_epoch
+        if self.best is None or self.best_epoch is None or history.diverged:
+            return
+        self.best.restore(net)
+        if history.epoch and self.best_epoch != history.epoch[-1]:
+            history.stopped_reason += f"; restored the weights of epoch {self.best_epoch}"
 
 
 def _record_health(

@@ -357,3 +357,31 @@ def test_dataset_problems_train_a_network_per_run(tmp_path):
     ranking = summary.problems[0].ranking
     assert [r.optimizer for r in ranking] == ["adam", "gd"]
     assert ranking[1].best.score == float("inf")
+
+
+def test_command_line_compare_report_and_exports(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from descentlab.experiments.cli import register
+
+    app = typer.Typer()
+    register(app)
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY)
+    db, out = tmp_path / "r.sqlite", tmp_path / "r.html"
+    runner = CliRunner()
+    done = runner.invoke(app, ["compare", str(spec), "--db", str(db), "--jobs", "1"])
+    assert done.exit_code == 0, done.output
+    assert "8 runs planned: 0 already" in done.output
+    again = runner.invoke(app, ["compare", str(spec), "--db", str(db), "--jobs", "1"])
+    assert "8 already in" in again.output
+    exports = ["--export", str(tmp_path / "runs.csv"), "--export", str(tmp_path / "c.curves.csv")]
+    shown = runner.invoke(app, ["report", str(db), "--out", str(out), "--markdown", str(tmp_path / "r.md"), *exports])
+    assert shown.exit_code == 0, shown.output
+    assert out.exists() and (tmp_path / "r.md").exists()
+    assert (tmp_path / "c.curves.csv").read_text().startswith("run_key,point,step,seconds,train_loss")
+    missing = runner.invoke(app, ["report", str(tmp_path / "none.sqlite")])
+    assert missing.exit_code == 2 and "descentlab compare" in missing.output
+    bad = runner.invoke(app, ["compare", str(spec), "--executor", "slurm", "--db", str(db)])
+    assert bad.exit_code == 2 and "unknown executor 'slurm'" in bad.output

@@ -348,7 +348,8 @@ def ranking_rows(problem: ProblemSummary) -> list[dict[str, str]]:
                 "steps to target": f"{_fmt(steps)} ({best.reached()}/{len(best.seeds)})",
                 "seconds to target": _fmt(seconds, 3),
                 "trials": str(len(result.trials)),
-                "diverged runs": f"{result.diverged}/{result.runs}",
+                "diverged runs": f"{result.diverged}/{result.runs}"
+                + (f" (+{result.failed} failed)" if result.failed else ""),
                 "best configuration": optimizer_call(best),
             }
         )

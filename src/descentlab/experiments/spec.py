@@ -31,6 +31,13 @@ range, ``{ log_uniform = [low, high] }`` or ``{ uniform = [low, high] }``; in a 
 needs ``points = n`` (log-spaced or evenly spaced values, ends included). The optimizer's type defaults
 to its table name; set ``type = "momentum"`` to compare two configurations of one rule.
 
+A problem is ranked by ``rank_by`` (default ``final_loss`` on a surface, ``final_val_loss`` on a dataset;
+any metric but the two "to target" ones) and averaged over seeds on ``scale = "log"`` (geometric mean; the
+default for surface losses, which span many decades) or ``"linear"``. Surface problems take ``steps``,
+``start`` (default: the surface's own), ``start_noise``, ``grad_noise`` and ``record_every``; dataset
+problems take ``epochs``, ``hidden``, ``activation``, ``init``, ``batch_size`` (``false``: full batch),
+``val_fraction``, ``split_seed`` and ``standardize``. Newton runs on surfaces only (it needs the Hessian).
+
 Every error raised here is a :class:`SpecError` naming the file, the line and the dotted key, so a bad
 spec fails before the first run with a message such as
 ``course.toml:14: optimizers.adam.space.lr: log_uniform bounds must be > 0, got [-0.001, 0.1]``.

@@ -73,6 +73,7 @@ class TrialStats:
     run_keys: tuple[str, ...]
     higher_is_better: bool
     log_scale: bool = False
+    val_acc: tuple[float | None, ...] = ()  # final validation accuracy per seed (dataset problems)
 
     @property
     def complete(self) -> bool:
@@ -248,6 +249,7 @@ def summarize(store: Store, sweep: str | None = None) -> Summary:
                         steps_to_target=tuple(r["steps_to_target"] for r in trial_runs),
                         seconds_to_target=tuple(r["seconds_to_target"] for r in trial_runs),
                         run_keys=tuple(r["run_key"] for r in trial_runs),
+                        val_acc=tuple(r["val_acc"] for r in trial_runs),
                         higher_is_better=higher,
                         log_scale=log_scale,
                     )
@@ -323,6 +325,11 @@ def _toml_value(value: Any) -> str:
     return repr(value)
 
 
+def _mean_or_none(values: Sequence[float | None]) -> float | None:
+    """The mean over seeds, or None when a seed has no value (diverged, or the metric was not kept)."""
+    return statistics.fmean(values) if values and all(v is not None for v in values) else None
+
+
 def ranking_rows(problem: ProblemSummary) -> list[dict[str, str]]:
     """The ranking table of one problem as text cells (shared by the HTML and the Markdown output)."""
     rows = []
@@ -345,6 +352,7 @@ def ranking_rows(problem: ProblemSummary) -> list[dict[str, str]]:
                 f"{problem.rank_by} ({'geometric ' if problem.log_scale else ''}mean)": _fmt(best.mean),
                 "95% CI": "—" if not best.complete or len(best.values) < 2 else f"[{_fmt(low)}, {_fmt(high)}]",
                 "vs #1": versus,
+                **({"val_acc (mean)": _fmt(_mean_or_none(best.val_acc))} if problem.kind == "dataset" else {}),
                 "steps to target": f"{_fmt(steps)} ({best.reached()}/{len(best.seeds)})",
                 "seconds to target": _fmt(seconds, 3),
                 "trials": str(len(result.trials)),

@@ -136,3 +136,37 @@ def test_initialization_study_tells_the_four_stories():
     large = [np.std(a) for a in runs["too_large"].activations.values()]
     assert large == sorted(large)  # exploding
     assert runs["he"].losses[-1] < runs["zeros"].losses[-1]
+
+
+def test_batch_regimes_take_more_steps_per_epoch_as_batches_shrink():
+    result = studies.batch_regimes(quick=True)
+    steps = [len(h.step_loss) for h in result.histories.values()]
+    assert steps[0] < steps[1] < steps[2]
+    final = [h.train_loss[-1] for h in result.histories.values()]
+    assert final[2] < final[0]  # per epoch, stochastic gets further than full batch
+
+
+def test_batch_norm_keeps_early_gradients_alive():
+    result = studies.batch_norm(quick=True)
+    ratios = {}
+    for label, history in result.histories.items():
+        dense = [name for name in history.grad_norms if name.startswith("dense")]
+        ratios[label] = history.grad_norms[dense[0]][-1] / history.grad_norms[dense[-1]][-1]
+    assert ratios["with batch norm"] > 10 * ratios["without batch norm"]
+
+
+def test_range_test_suggests_a_rate_below_divergence_and_checks_it():
+    result = studies.lr_range(quick=True)
+    found = result.result
+    assert found.lrs.min() <= found.suggested_lr <= found.lr_at_min
+    if found.diverged_at is not None:
+        assert found.suggested_lr < found.diverged_at
+    assert len(result.check) == 3
+
+
+def test_health_records_every_layer_for_each_optimizer():
+    result = studies.health(quick=True)
+    for history in result.histories.values():
+        assert history.grad_norms and set(history.grad_norms) >= set(history.update_ratio)
+        assert all(len(v) == len(history.epoch) for v in history.grad_norms.values())
+        assert len(history.effective_step["median"]) == len(history.epoch)

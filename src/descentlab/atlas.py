@@ -61,6 +61,52 @@ _STUDY_LIST = [
         plots.learning_rates,
     ),
     Study(
+        "batch-regimes",
+        "Batch, mini-batch and stochastic gradient descent",
+        "The same network and learning rate, fed all samples per step, 32, or one. Per pass through the data, "
+        "smaller batches take many more (cheaper, noisier) steps and so get much further; the batch version "
+        "moves smoothly but slowly. The left panel shows the price: single-sample losses scatter over decades.",
+        studies.batch_regimes,
+        plots.batch_regimes,
+    ),
+    Study(
+        "ewa",
+        "Exponentially weighted averages",
+        "Each panel smooths the same noisy series with vₜ = βvₜ₋₁ + (1 − β)xₜ. A larger β averages more "
+        "values (about 1/(1 − β)), so the curve is smoother but lags behind the signal. Without bias "
+        "correction the average starts near 0 and creeps up; dividing by 1 − βᵗ fixes the first steps.",
+        studies.ewa,
+        plots.ewa,
+    ),
+    Study(
+        "schedules",
+        "Learning-rate schedules",
+        "All schedules start from the same α₀ and differ only in how they cool down: in steps, smoothly "
+        "(exponential, 1/t, cosine), linearly to a floor (τ), after a warm-up, or when the loss stalls "
+        "(ReduceOnPlateau, whose cuts are the vertical lines). The log panel shows how many decades each falls.",
+        studies.schedules,
+        plots.schedules,
+    ),
+    Study(
+        "effective-step",
+        "AdaGrad's shrinking step vs RMSprop and AdaDelta",
+        "The three methods see the same gradients; halfway, the gradients become 10× smaller. AdaGrad's "
+        "step per unit of gradient keeps falling like 1/√t because its sum of squares never forgets. RMSprop "
+        "and AdaDelta average recent squares only, so their steps grow back when the gradients shrink.",
+        studies.effective_step,
+        plots.effective_step,
+    ),
+    Study(
+        "explain",
+        "Adam step by step",
+        "The first ten Adam steps on Rosenbrock with every intermediate quantity from dl.optim.trace. The blue "
+        "arrows are −m̂, the averaged gradient that sets the direction; the green ones are √v̂, the gradient's "
+        "typical size per coordinate that divides it. Because each coordinate is divided by its own size, the "
+        "first steps have length ≈ α in every coordinate, whatever the gradient's scale (see Δθ in the table).",
+        studies.explain,
+        plots.explain,
+    ),
+    Study(
         "second-order",
         "Newton vs gradient descent vs Adam",
         "Newton's method solves H p = g and steps by p. On a quadratic that step lands exactly on the minimum, "
@@ -91,34 +137,6 @@ _STUDY_LIST = [
         plots.local_minima,
     ),
     Study(
-        "explain",
-        "Adam step by step",
-        "The first ten Adam steps on Rosenbrock with every intermediate quantity from dl.optim.trace. The blue "
-        "arrows are −m̂, the averaged gradient that sets the direction; the green ones are √v̂, the gradient's "
-        "typical size per coordinate that divides it. Because each coordinate is divided by its own size, the "
-        "first steps have length ≈ α in every coordinate, whatever the gradient's scale (see Δθ in the table).",
-        studies.explain,
-        plots.explain,
-    ),
-    Study(
-        "ewa",
-        "Exponentially weighted averages",
-        "Each panel smooths the same noisy series with vₜ = βvₜ₋₁ + (1 − β)xₜ. A larger β averages more "
-        "values (about 1/(1 − β)), so the curve is smoother but lags behind the signal. Without bias "
-        "correction the average starts near 0 and creeps up; dividing by 1 − βᵗ fixes the first steps.",
-        studies.ewa,
-        plots.ewa,
-    ),
-    Study(
-        "schedules",
-        "Learning-rate schedules",
-        "All schedules start from the same α₀ and differ only in how they cool down: in steps, smoothly "
-        "(exponential, 1/t, cosine), linearly to a floor (τ), after a warm-up, or when the loss stalls "
-        "(ReduceOnPlateau, whose cuts are the vertical lines). The log panel shows how many decades each falls.",
-        studies.schedules,
-        plots.schedules,
-    ),
-    Study(
         "initialization",
         "Initialization: zeros, too small, He, too large",
         "The same ReLU network and the same full-batch gradient descent start from four initializations. With "
@@ -130,13 +148,34 @@ _STUDY_LIST = [
         plots.initialization,
     ),
     Study(
-        "effective-step",
-        "AdaGrad's shrinking step vs RMSprop and AdaDelta",
-        "The three methods see the same gradients; halfway, the gradients become 10× smaller. AdaGrad's "
-        "step per unit of gradient keeps falling like 1/√t because its sum of squares never forgets. RMSprop "
-        "and AdaDelta average recent squares only, so their steps grow back when the gradients shrink.",
-        studies.effective_step,
-        plots.effective_step,
+        "batch-norm",
+        "Batch normalization on vs off",
+        "A deep, narrow sigmoid network with the same optimizer and rate. Without batch norm the gradient shrinks "
+        "by a factor at every layer on its way back (right panel: several decades between the last layer "
+        "and the first), so the early layers do not learn and the loss stays at chance. Normalizing every layer's "
+        "pre-activations keeps the gradient alive in every layer and the network trains.",
+        studies.batch_norm,
+        plots.batch_norm,
+    ),
+    Study(
+        "lr-range-test",
+        "The learning-rate range test",
+        "One short run raises the learning rate exponentially at every step while recording the loss. The loss "
+        "is flat while α is too small, falls once α is useful and explodes once it is too large (red dashed "
+        "line, where the test stops). The suggestion is where the smoothed loss falls fastest; the right panel "
+        "trains at it, at a tenth of it and at ten times it to check.",
+        studies.lr_range,
+        plots.lr_range,
+    ),
+    Study(
+        "health",
+        "Optimizer health per layer",
+        "What to monitor while training: each layer's gradient norm, the size of each update relative to the "
+        "parameters (around 1e-3 is the usual healthy value; much larger means a too-large rate, much smaller "
+        "a stalled layer), and the effective step |Δθ|/|g|. For GD that is α for every parameter; Adam's "
+        "varies per parameter and grows as gradients shrink.",
+        studies.health,
+        plots.health,
     ),
 ]
 
@@ -187,14 +226,15 @@ def build(
     quick: bool = False,
     names: Iterable[str] | None = None,
     on_page: Callable[[AtlasPage], None] | None = None,
-    dpi: int = 100,
+    dpi: int | None = None,
 ) -> Atlas:
     """Run every study (or those in ``names``), save ``<name>.png`` each, then ``index.html`` and ``atlas.json``.
 
     A study that raises does not stop the others: its page records the error (one line in the index, the
     full traceback in ``atlas.json``) and :attr:`Atlas.failures` lists it. ``on_page`` is called after each
-    study (a progress bar's hook).
+    study (a progress bar's hook). ``dpi`` defaults to 100, or 60 in ``quick`` mode.
     """
+    dpi = (60 if quick else 100) if dpi is None else dpi
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     selected = [get(name) for name in (list(STUDIES) if names is None else names)]

@@ -340,10 +340,10 @@ def initialization(quick: bool = False, seed: int = 0, dataset: str = "circles")
     from descentlab import data
 
     n = 200 if quick else 400
-    X, y = data.load(dataset, n_samples=n, seed=seed) if hasattr(data, "load") else data.circles(n, seed=seed)
+    X, y = data.load(dataset, n_samples=n, seed=seed)
     X = np.asarray(X, dtype=np.float32)
     sizes = [2, 16, 16, 16, 1] if quick else [2, 32, 32, 32, 1]
-    iterations = 150 if quick else 2500
+    iterations = 60 if quick else 2500
     every = max(1, iterations // 250)
     lr = 0.1
     pad = 0.25
@@ -613,3 +613,151 @@ def local_minima(quick: bool = False, seed: int = 0) -> LocalMinimaStudy:
         RaceStudy(restarts, surface_grid(rastrigin, n=120 if quick else 300), "rastrigin"),
         best_of,
     )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Networks: batch regimes, batch normalization, the range test, optimizer health
+# ---------------------------------------------------------------------------------------------------
+
+
+def _split(dataset: str, split_seed: int, **options):
+    """A standardized train/validation split of a named data set."""
+    from descentlab import data
+
+    X, y = data.load(dataset, **options)
+    (Xtr, ytr), (Xva, yva) = data.train_val_split(X, y, fraction=0.25, seed=split_seed)
+    Xtr, Xva, _ = data.standardize(Xtr, Xva)
+    return Xtr, ytr, Xva, yva
+
+
+@dataclass
+class TrainingCurves:
+    """Several :class:`descentlab.train.History` records of one problem, by label, and what was trained."""
+
+    histories: dict[str, object]
+    problem: str
+
+
+def batch_regimes(quick: bool = False, seed: int = 0, lr: float = 0.05) -> TrainingCurves:
+    """The same network and GD rate fed the whole data set per step (batch), 32 samples (mini-batch) or one
+    (stochastic). Per epoch, small batches take many more steps, so they get further — at the price of noisy
+    steps that the batch version does not have."""
+    from descentlab import nn, train
+
+    Xtr, ytr, Xva, yva = _split("moons", seed, n_samples=300 if quick else 600, noise=0.2, seed=seed)
+    epochs = 4 if quick else 30
+    histories = {}
+    for label, batch_size in (("batch (all samples)", None), ("mini-batch (32)", 32), ("stochastic (1)", 1)):
+        net = nn.mlp([2, 16, 16, 1], activation="relu", output="sigmoid", init="he", seed=seed)
+        histories[label] = train.fit(
+            net,
+            Xtr,
+            ytr,
+            loss="bce",
+            optimizer=optim.GD(lr=lr),
+            epochs=epochs,
+            batch_size=batch_size,
+            validation=(Xva, yva),
+            seed=seed,
+            diagnostics=False,
+        )
+    return TrainingCurves(histories, f"moons, MLP [2, 16, 16, 1] ReLU, GD α = {lr:g}, {epochs} epochs")
+
+
+def batch_norm(quick: bool = False, seed: int = 0) -> TrainingCurves:
+    """A deep sigmoid network trained with and without batch normalization, same optimizer and rate.
+
+    Without it, the sigmoid's derivative (at most 1/4) shrinks the gradient at every layer and the first
+    layers barely learn; batch norm re-centres and re-scales every layer's pre-activations on each
+    mini-batch, keeping them where the sigmoid is steep (Ioffe & Szegedy 2015)."""
+    from descentlab import nn, train
+
+    Xtr, ytr, Xva, yva = _split("spirals", seed, n_samples=300 if quick else 800, noise=0.1, seed=seed)
+    depth, width = (4, 16) if quick else (8, 32)
+    epochs = 4 if quick else 40
+    sizes = [2, *([width] * depth), 1]
+    histories = {}
+    for label, bn in (("without batch norm", False), ("with batch norm", True)):
+        net = nn.mlp(sizes, activation="sigmoid", output="sigmoid", init="xavier", seed=seed, batch_norm=bn)
+        histories[label] = train.fit(
+            net,
+            Xtr,
+            ytr,
+            loss="bce",
+            optimizer=optim.Momentum(lr=0.05, beta=0.9),
+            epochs=epochs,
+            batch_size=32,
+            drop_last=True,  # batch norm needs ≥ 2 samples per batch; both runs see the same batches
+            validation=(Xva, yva),
+            seed=seed,
+        )
+    return TrainingCurves(histories, f"spirals, {depth} sigmoid layers of {width}, Momentum α = 0.05, batch 32")
+
+
+@dataclass
+class RangeTestStudy:
+    """:func:`descentlab.lr_find`'s result and short trainings at rates around its suggestion."""
+
+    result: object
+    check: dict[str, object]
+    problem: str
+
+
+def lr_range(quick: bool = False, seed: int = 0) -> RangeTestStudy:
+    """Smith's learning-rate range test on the digits: raise α exponentially over one short run and watch
+    the loss; then train briefly at the suggestion, at a tenth of it and at ten times it."""
+    from descentlab import nn, train
+
+    Xtr, ytr, Xva, yva = _split("digits", seed)
+    sizes = [64, 64, 10]
+
+    def network():
+        return nn.mlp(sizes, activation="relu", output="softmax", init="he", seed=seed)
+
+    template = optim.Momentum(lr=0.01, beta=0.9)
+    found = train.lr_find(
+        network(),
+        Xtr,
+        ytr,
+        loss="ce",
+        optimizer=template,
+        lr_min=1e-5,
+        lr_max=10.0,
+        steps=60 if quick else 200,
+        batch_size=32,
+        seed=seed,
+    )
+    check = {}
+    epochs = 1 if quick else 8
+    for factor, label in ((0.1, "suggested / 10"), (1.0, "suggested"), (10.0, "suggested × 10")):
+        rate = found.suggested_lr * factor
+        opt = optim.Momentum(lr=rate, beta=0.9, nonfinite="skip")
+        check[f"{label}: α = {rate:.2g}"] = train.fit(
+            network(),
+            Xtr,
+            ytr,
+            loss="ce",
+            optimizer=opt,
+            epochs=epochs,
+            batch_size=32,
+            validation=(Xva, yva),
+            seed=seed,
+            diagnostics=False,
+        )
+    return RangeTestStudy(found, check, "digits (8×8), MLP [64, 64, 10], Momentum β = 0.9, batch 32")
+
+
+def health(quick: bool = False, seed: int = 0) -> TrainingCurves:
+    """Per-layer gradient norms, update-to-parameter ratios and the effective per-parameter step over
+    training, for GD and Adam on the same network: the numbers to watch when training misbehaves."""
+    from descentlab import nn, train
+
+    Xtr, ytr, Xva, yva = _split("digits", seed)
+    epochs = 3 if quick else 25
+    histories = {}
+    for label, opt in (("GD (lr=0.05)", optim.GD(lr=0.05)), ("Adam (lr=0.001)", optim.Adam(lr=1e-3))):
+        net = nn.mlp([64, 64, 32, 10], activation="relu", output="softmax", init="he", seed=seed)
+        histories[label] = train.fit(
+            net, Xtr, ytr, loss="ce", optimizer=opt, epochs=epochs, batch_size=64, validation=(Xva, yva), seed=seed
+        )
+    return TrainingCurves(histories, f"digits, MLP [64, 64, 32, 10], batch 64, {epochs} epochs")

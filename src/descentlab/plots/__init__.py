@@ -4,7 +4,7 @@ histories) and returns a :class:`matplotlib.figure.Figure`; nothing here compute
     fig = dl.plots.race(dl.surfaces.race(...)); dl.plots.save(fig, "race.png")
 """
 
-from descentlab.plots.networks import decision_boundary, initialization
+from descentlab.plots.networks import batch_norm, batch_regimes, decision_boundary, health, initialization, lr_range
 from descentlab.plots.optim import effective_step, ewa, schedules
 from descentlab.plots.style import PALETTE, colour, colours, new_figure, save
 from descentlab.plots.surfaces import (
@@ -22,6 +22,8 @@ from descentlab.plots.surfaces import (
 __all__ = [
     "PALETTE",
     "animate",
+    "batch_norm",
+    "batch_regimes",
     "clipping",
     "colour",
     "colours",
@@ -30,9 +32,11 @@ __all__ = [
     "effective_step",
     "ewa",
     "explain",
+    "health",
     "initialization",
     "learning_rates",
     "local_minima",
+    "lr_range",
     "new_figure",
     "race",
     "race_study",

@@ -7,7 +7,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from descentlab.plots.style import colour, colours, new_figure
-from descentlab.studies import InitStudy
+from descentlab.studies import InitStudy, RangeTestStudy, TrainingCurves
 
 _CLASS_COLOURS = ("#1565c0", "#e65100", "#2e7d32", "#6a1b9a", "#c62828")
 
@@ -106,4 +106,181 @@ def initialization(result: InitStudy) -> Figure:
     return fig
 
 
-__all__ = ["decision_boundary", "initialization"]
+def _epoch_curves(ax: Axes, curves: TrainingCurves, field: str, ylabel: str, log: bool = False) -> None:
+    """One line per history of a per-epoch field (``train_loss``, ``val_accuracy`` …); divergence marked."""
+    palette = colours(list(curves.histories))
+    for label, history in curves.histories.items():
+        values = np.asarray(getattr(history, field), dtype=float)
+        epochs = np.asarray(history.epoch[: len(values)]) + 1
+        ax.plot(epochs, values, "-o", ms=2.5, color=palette[label], lw=1.6, label=label)
+        if history.diverged and len(values):
+            ax.plot(epochs[-1], values[-1], "X", ms=11, color="#d50000", mec="black", zorder=6)
+            ax.annotate(
+                "diverged",
+                (epochs[-1], values[-1]),
+                xytext=(-6, 6),
+                textcoords="offset points",
+                ha="right",
+                fontsize=8,
+                color="#b71c1c",
+            )
+    ax.set(xlabel="epoch (passes through the training set)", ylabel=ylabel)
+    if log:
+        ax.set_yscale("log")
+    ax.legend(fontsize=8)
+
+
+def batch_regimes(curves: TrainingCurves) -> Figure:
+    """Batch, mini-batch and stochastic descent: every step's batch loss, loss per epoch, validation accuracy."""
+    fig = new_figure(17, 5)
+    steps_ax, epoch_ax, acc_ax = fig.subplots(1, 3)
+    palette = colours(list(curves.histories))
+    for label, history in curves.histories.items():
+        losses = np.asarray(history.step_loss, dtype=float)
+        per_epoch = max(len(losses) // max(len(history.epoch), 1), 1)
+        x = np.arange(len(losses)) / per_epoch
+        steps_ax.plot(
+            x,
+            losses,
+            color=palette[label],
+            lw=0.6 if per_epoch > 1 else 1.8,
+            alpha=0.35 if per_epoch > 20 else 0.9,
+            label=f"{label}: {per_epoch} steps per epoch",
+        )
+    steps_ax.set(
+        yscale="log",
+        xlabel="epoch (steps placed at their fraction of the epoch)",
+        ylabel="loss on the step's batch (log scale)",
+        title="Every step's batch loss: noisier as batches shrink",
+    )
+    steps_ax.set_ylim(bottom=1e-3)  # single samples can be fit almost exactly; their tiny losses are noise
+    steps_ax.legend(fontsize=8)
+    _epoch_curves(epoch_ax, curves, "train_loss", "training loss (mean over the epoch, log scale)", log=True)
+    epoch_ax.set_title("Loss per epoch: smaller batches take more steps per pass")
+    _epoch_curves(acc_ax, curves, "val_accuracy", "validation accuracy")
+    acc_ax.set_title("Validation accuracy")
+    fig.suptitle(f"Batch vs mini-batch vs stochastic gradient descent — {curves.problem}")
+    return fig
+
+
+def batch_norm(curves: TrainingCurves) -> Figure:
+    """Training with and without batch norm: loss, validation accuracy, and per-layer gradient norms."""
+    fig = new_figure(17, 5)
+    loss_ax, acc_ax, grad_ax = fig.subplots(1, 3)
+    _epoch_curves(loss_ax, curves, "train_loss", "training loss (log scale)", log=True)
+    loss_ax.set_title("Training loss")
+    _epoch_curves(acc_ax, curves, "val_accuracy", "validation accuracy")
+    acc_ax.set_title("Validation accuracy")
+    palette = colours(list(curves.histories))
+    for label, history in curves.histories.items():
+        layers = [name for name in history.grad_norms if name.startswith("dense")]
+        if not layers:
+            continue
+        depth = np.arange(len(layers))
+        first = [history.grad_norms[name][0] for name in layers]
+        last = [history.grad_norms[name][-1] for name in layers]
+        grad_ax.plot(depth, first, "--o", ms=4, color=palette[label], lw=1.2, label=f"{label}: epoch 1")
+        grad_ax.plot(depth, last, "-o", ms=4, color=palette[label], lw=1.8, label=f"{label}: last epoch")
+        grad_ax.set_xticks(depth, layers, rotation=45, fontsize=8)
+    grad_ax.set(
+        yscale="log",
+        xlabel="layer (input → output)",
+        ylabel="‖∂J/∂W‖ of the layer (log scale)",
+        title="‖∂J/∂W‖ per layer: vanishing without BN",
+    )
+    grad_ax.legend(fontsize=8)
+    fig.suptitle(f"Batch normalization on vs off — {curves.problem}")
+    return fig
+
+
+def lr_range(study: RangeTestStudy) -> Figure:
+    """The range test's loss against the learning rate (divergence and suggestion marked), and short
+    trainings at the suggestion, a tenth of it and ten times it."""
+    result = study.result
+    fig = new_figure(15, 5.2)
+    test_ax, check_ax = fig.subplots(1, 2)
+    lrs = np.asarray(result.lrs, dtype=float)
+    test_ax.plot(lrs, np.asarray(result.losses, dtype=float), color="#9e9e9e", lw=0.8, label="batch loss")
+    test_ax.plot(
+        lrs, np.asarray(result.smoothed, dtype=float), color="#0d47a1", lw=2, label="smoothed (EWA, bias-corrected)"
+    )
+    test_ax.axvline(
+        result.suggested_lr, color="#2e7d32", lw=2, label=f"suggested α = {result.suggested_lr:.2g} ({result.method})"
+    )
+    test_ax.axvline(result.lr_at_min, color="black", ls=":", lw=1.2, label=f"lowest loss at α = {result.lr_at_min:.2g}")
+    if result.diverged_at is not None:
+        test_ax.axvline(
+            result.diverged_at,
+            color="#d50000",
+            ls="--",
+            lw=1.5,
+            label=f"diverged at α = {result.diverged_at:.2g} (test stopped)",
+        )
+    finite = np.asarray(result.smoothed, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size:
+        test_ax.set_ylim(0, min(float(np.nanmax(result.losses)), 4 * float(finite.min()) + 1e-12) * 1.1)
+    test_ax.set(
+        xscale="log",
+        xlabel="learning rate α (log scale, raised every step)",
+        ylabel="training loss (cross-entropy)",
+        title="Range test: loss while α grows exponentially",
+    )
+    test_ax.legend(fontsize=8)
+    curves = TrainingCurves(study.check, study.problem)
+    _epoch_curves(check_ax, curves, "val_loss", "validation loss (log scale)", log=True)
+    check_ax.set_title("Check: short trainings around the suggestion")
+    fig.suptitle(f"Learning-rate range test (Smith 2017) — {study.problem}")
+    return fig
+
+
+def health(curves: TrainingCurves) -> Figure:
+    """Optimizer health per layer over training: gradient norm, update-to-parameter ratio, effective step."""
+    fig = new_figure(17, 5.2)
+    grad_ax, ratio_ax, step_ax = fig.subplots(1, 3)
+    styles = ("-", "--", ":", "-.")
+    style_names = ("solid", "dashed", "dotted", "dash-dot")
+    labels = list(curves.histories)
+    for k, (label, history) in enumerate(curves.histories.items()):
+        style = styles[k % len(styles)]
+        epochs = np.asarray(history.epoch) + 1
+        layers = list(history.grad_norms)
+        layer_colours = {name: colour(f"layer {name}", i) for i, name in enumerate(layers)}
+        for name in layers:
+            grad_ax.plot(
+                epochs, history.grad_norms[name], style, color=layer_colours[name], lw=1.5, label=f"{name} ({label})"
+            )
+        for name, values in history.update_ratio.items():
+            ratio_ax.plot(
+                epochs, values, style, color=layer_colours.get(name, "black"), lw=1.5, label=f"{name} ({label})"
+            )
+        step_ax.plot(
+            epochs, history.effective_step["median"], style, color=colour(label, k), lw=2, label=f"{label}: median"
+        )
+    ratio_ax.axhline(1e-3, color="black", lw=0.8, ls="--")
+    ratio_ax.annotate(
+        "≈ 1e-3: the usual healthy ratio", (1, 1e-3), xytext=(4, 4), textcoords="offset points", fontsize=8
+    )
+    grad_ax.set(
+        yscale="log",
+        xlabel="epoch",
+        ylabel="‖∂J/∂θ_layer‖ at the epoch's last step (log)",
+        title="Gradient norm per layer",
+    )
+    ratio_ax.set(
+        yscale="log", xlabel="epoch", ylabel="‖Δθ_layer‖ / ‖θ_layer‖ (log)", title="Update-to-parameter ratio per layer"
+    )
+    step_ax.set(
+        yscale="log",
+        xlabel="epoch",
+        ylabel="|Δθᵢ| / |gᵢ| over parameters (log)",
+        title="Effective step |Δθᵢ|/|gᵢ|, median over parameters",
+    )
+    grad_ax.legend(fontsize=7, ncol=2)
+    step_ax.legend(fontsize=8)
+    key = ", ".join(f"{style} = {label}" for style, label in zip(style_names, labels, strict=False))
+    fig.suptitle(f"Optimizer health — {curves.problem}; line style: {key}")
+    return fig
+
+
+__all__ = ["batch_norm", "batch_regimes", "decision_boundary", "health", "initialization", "lr_range"]

@@ -1,0 +1,85 @@
+"""The compiled race loop computes what the portable loop computes, and is chosen only where it applies."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from descentlab import optim, surfaces
+from descentlab.surfaces import race
+
+pytest.importorskip("numba")
+
+
+def _starts(surface, k, seed):
+    rng = np.random.default_rng(seed)
+    (x0, x1), (y0, y1) = surface.bounds
+    return np.column_stack([rng.uniform(x0, x1, k), rng.uniform(y0, y1, k)])
+
+
+RACERS = {"Adam": optim.Adam(lr=0.05), "NAdam": optim.NAdam(lr=0.05), "GD": optim.GD(lr=0.003)}
+
+
+@pytest.mark.parametrize("k", [3, 40])  # 40 starts: optim's fused kernel (with its subnormal flush) steps them
+@pytest.mark.parametrize("clip_norm", [None, 5.0])
+def test_compiled_race_equals_the_portable_race_bit_for_bit(k, clip_norm):
+    starts = _starts(surfaces.rosenbrock, k, seed=k)
+    kwargs = {"starts": starts, "steps": 300, "clip_norm": clip_norm}
+    portable = race(surfaces.rosenbrock, RACERS, backend="portable", **kwargs)
+    compiled = race(surfaces.rosenbrock, RACERS, backend="compiled", **kwargs)
+    for name in RACERS:
+        a, b = portable.runs[name], compiled.runs[name]
+        assert (a.backend, b.backend) == ("portable", "compiled")
+        np.testing.assert_array_equal(b.trajectory, a.trajectory, err_msg=name)
+        np.testing.assert_array_equal(b.losses, a.losses, err_msg=name)
+        np.testing.assert_array_equal(b.step_sizes, a.step_sizes, err_msg=name)
+        np.testing.assert_array_equal(b.diverged_at, a.diverged_at, err_msg=name)
+        assert b.optimizer_description == a.optimizer_description
+        assert b.hyperparameters == a.hyperparameters
+    diverged = compiled.runs["GD"].diverged
+    if clip_norm is None:  # unclipped, GD at this rate leaves Rosenbrock's box from some starts
+        assert diverged.any() and not diverged.all()
+    else:  # clipped, its steps stay ≤ lr·c and none leaves
+        assert not diverged.any() and compiled.runs["GD"].step_sizes.max() <= 0.003 * 5.0 + 1e-15
+
+
+def test_compiled_race_matches_closely_where_the_surface_uses_transcendental_functions():
+    starts = np.vstack([surfaces.cliff.start, _starts(surfaces.cliff, 5, seed=1)])
+    kwargs = {"starts": starts, "steps": 200, "clip_norm": 1.0}
+    portable = race(surfaces.cliff, {"Adam": optim.Adam(lr=0.1)}, backend="portable", **kwargs).runs["Adam"]
+    compiled = race(surfaces.cliff, {"Adam": optim.Adam(lr=0.1)}, backend="compiled", **kwargs).runs["Adam"]
+    np.testing.assert_allclose(compiled.trajectory, portable.trajectory, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(compiled.losses, portable.losses, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(compiled.diverged_at, portable.diverged_at)
+
+
+def test_auto_uses_a_ready_kernel_and_leaves_the_optimizer_untouched():
+    adam = optim.Adam(lr=0.05)
+    race(surfaces.rosenbrock, {"Adam": adam}, steps=20, backend="compiled")  # compiled (or loaded) now
+    result = race(surfaces.rosenbrock, {"Adam": adam}, steps=20)
+    assert result.runs["Adam"].backend == "compiled"
+    assert adam.state is None
+    newton = race(surfaces.rosenbrock, {"Newton": optim.Newton()}, steps=5)
+    assert newton.runs["Newton"].backend == "portable"
+
+
+def test_compiled_is_refused_where_it_does_not_apply(monkeypatch):
+    with pytest.raises(ValueError, match="elementwise optimizer"):
+        race(surfaces.rosenbrock, {"Newton": optim.Newton()}, steps=5, backend="compiled")
+    with pytest.raises(ValueError, match="elementwise optimizer"):
+        race(surfaces.rosenbrock, {"AdaDelta": optim.AdaDelta(window=3)}, steps=5, backend="compiled")
+    homemade = dataclasses.replace(surfaces.booth, value_fn=lambda x, y: x * x + y * y)
+    with pytest.raises(ValueError, match="module level"):
+        race(homemade, {"GD": optim.GD(lr=0.1)}, steps=5, backend="compiled")
+    assert race(homemade, {"GD": optim.GD(lr=0.1)}, steps=5).runs["GD"].backend == "portable"
+    monkeypatch.setenv("DESCENTLAB_PORTABLE", "1")
+    with pytest.raises(ValueError, match="DESCENTLAB_PORTABLE"):
+        race(surfaces.rosenbrock, {"Adam": optim.Adam(lr=0.05)}, steps=5, backend="compiled")
+    assert race(surfaces.rosenbrock, {"Adam": optim.Adam(lr=0.05)}, steps=5).runs["Adam"].backend == "portable"
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="backend='gpu'"):
+        race(surfaces.booth, {"GD": optim.GD(lr=0.1)}, steps=5, backend="gpu")

@@ -95,6 +95,7 @@ BAD_SPECS = [
         "rank_by =",
         "needs a validation set",
     ),
+    ("log scale, no minimum", ('"rosenbrock"', '"saddle"\nscale = "log"'), 'scale = "log"', "positive metric"),
     ("unknown scale", ("steps = 60", 'steps = 60\nscale = "cubic"'), 'scale = "cubic"', "must be one of"),
     ("reversed range", ("[1e-3, 1e-1]", "[1e-1, 1e-3]"), "[1e-1, 1e-3]", "low must be below high"),
 ]
@@ -271,6 +272,8 @@ def test_report_is_self_contained_and_ranks_by_the_mean_over_seeds(tmp_path):
         runs = store.runs("tiny")
     (problem,) = summary.problems
     assert problem.log_scale, "surface losses are averaged on a log scale by default"
+    unbounded = parse_spec(TINY.replace('"rosenbrock"', '"saddle"')).problems[0]
+    assert unbounded.scale == "linear", "a saddle's loss is f itself, often negative: no logarithm"
     for result in problem.ranking:
         for trial in result.trials:
             finals = [r["final_loss"] for r in runs if r["optimizer"] == result.optimizer and r["trial"] == trial.trial]

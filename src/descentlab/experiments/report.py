@@ -438,7 +438,9 @@ def curves_figure(store: Store, problem: ProblemSummary) -> str:
     """
     from matplotlib.figure import Figure
 
-    panels = [("train_loss", "f(θ) − f*" if problem.kind == "surface" else "training loss")]
+    positive_loss = problem.metric_range[0] == 0.0 or problem.kind == "dataset"
+    loss_label = "training loss" if problem.kind == "dataset" else ("f(θ) − f*" if positive_loss else "f(θ)")
+    panels = [("train_loss", loss_label)]
     if problem.kind == "dataset":
         panels.append(("val_acc", "validation accuracy"))
     fig = Figure(figsize=(6.2 * len(panels), 4.0))
@@ -447,7 +449,7 @@ def curves_figure(store: Store, problem: ProblemSummary) -> str:
     for ax, (column, label) in zip(axes, panels, strict=True):
         for result in problem.ranking:
             curves = [store.curve(key) for key in result.best.run_keys]
-            steps, values = _aligned(curves, column)
+            steps, values = _aligned(curves, column, positive=column == "train_loss" and positive_loss)
             if steps.size == 0:
                 continue
             colour = colours[result.optimizer]
@@ -456,7 +458,7 @@ def curves_figure(store: Store, problem: ProblemSummary) -> str:
                 low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
             ax.plot(steps, median, color=colour, lw=1.6, label=f"{result.optimizer} ({_short(result.best)})")
             ax.fill_between(steps, low, high, color=colour, alpha=0.18, lw=0)
-        if column == "train_loss":
+        if column == "train_loss" and positive_loss:
             ax.set_yscale("log")
         ax.set_xlabel("optimizer step" + ("" if problem.kind == "surface" else " (one point per epoch)"))
         ax.set_ylabel(label)
@@ -467,16 +469,17 @@ def curves_figure(store: Store, problem: ProblemSummary) -> str:
     return _png(fig)
 
 
-def _aligned(curves: Sequence[dict[str, list[Any]]], column: str) -> tuple[np.ndarray, np.ndarray]:
-    """Stack the seeds' curves on the longest step grid; missing points (a diverged tail) become NaN."""
+def _aligned(curves: Sequence[dict[str, list[Any]]], column: str, *, positive: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Stack the seeds' curves on the longest step grid; missing points (a diverged tail) become NaN, and so
+    do values ≤ 0 when ``positive`` (a log axis: an exact optimum has no logarithm)."""
     longest = max(curves, key=lambda c: len(c["step"]))
     steps = np.asarray(longest["step"], dtype=float)
     values = np.full((len(curves), steps.size), np.nan)
     for i, curve in enumerate(curves):
         column_values = [np.nan if v is None else v for v in curve[column]]
         values[i, : len(column_values)] = column_values
-    if column == "train_loss":
-        values = np.where(values > 0, values, np.nan)  # log scale: an exact optimum has no logarithm
+    if positive:
+        values = np.where(values > 0, values, np.nan)
     keep = ~np.all(np.isnan(values), axis=0)
     return steps[keep], values[:, keep]
 

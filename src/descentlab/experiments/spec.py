@@ -397,13 +397,17 @@ class _Checker:
             raise self.fail([*path, "rank_by"], f"{rank_by!r} needs a validation set; surfaces have none")
         # Losses on a surface span many decades (1e-2 … 1e-30 between optimizers and seeds), so they are
         # averaged on a log scale by default; a network's losses and accuracies are compared as they are.
-        scale = table.get(
-            "scale", "log" if kinds[0] == "surface" and rank_by in ("final_loss", "best_loss") else "linear"
-        )
+        # A surface without a minimum (a saddle) has no suboptimality: its loss is f itself, often < 0.
+        positive = kinds[0] == "dataset" or _bounded_below(options["surface"])
+        loss_metric = rank_by in ("final_loss", "best_loss", "final_val_loss", "best_val_loss")
+        scale = table.get("scale", "log" if kinds[0] == "surface" and loss_metric and positive else "linear")
         if scale not in SCALES:
             raise self.fail([*path, "scale"], f"must be one of {', '.join(map(repr, SCALES))}, got {scale!r}")
-        if scale == "log" and METRICS[rank_by]:
-            raise self.fail([*path, "scale"], f'a log scale is for losses; rank {rank_by!r} with scale = "linear"')
+        if scale == "log" and not (loss_metric and positive):
+            raise self.fail(
+                [*path, "scale"],
+                f'a log scale needs a positive metric; {rank_by!r} on this problem can be ≤ 0: use scale = "linear"',
+            )
         return ProblemSpec(label=label, kind=kinds[0], options=options, rank_by=rank_by, scale=scale)
 
     def surface_problem(self, table: dict[str, Any], path: list[str]) -> dict[str, Any]:
@@ -620,6 +624,12 @@ class _Checker:
         if search == "grid" and points is None:
             raise self.fail(path, f"a grid search needs points = n to turn the {kind} range into a grid")
         return Dimension(name, kind, low=low, high=high, points=points)
+
+
+def _bounded_below(surface_name: str) -> bool:
+    from descentlab import surfaces
+
+    return math.isfinite(surfaces.get(surface_name).minimum_value)
 
 
 def _hyperparameter_names(kind: str) -> list[str]:

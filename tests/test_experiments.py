@@ -83,6 +83,7 @@ BAD_SPECS = [
     ("unknown hyperparameter", ("beta2 = [", "momentum = 0.9, beta2 = ["), "momentum = 0.9", "no hyperparameter"),
     ("optimizer's own check", ("beta2 = [0.99, 0.999]", "beta2 = [0.99, 1.5]"), "beta2 = [0.99, 1.5]", "beta2"),
     ("grid without points", (", points = 2 }", " }"), "[1e-4, 1e-3] }", "points = n"),
+    ("points in a random search", ("[1e-3, 1e-1] }", "[1e-3, 1e-1], points = 3 }"), "points = 3", "makes a grid"),
     ("random without budget", ("trials = 2\n", ""), "[optimizers.adam]", "trials = N"),
     ("grid budget mismatch", ('search = "grid"\n', 'search = "grid"\ntrials = 5\n'), "trials = 5", "the grid has 2"),
     ("repeated seeds", ("seeds = [0, 1]", "seeds = [0, 0]"), "seeds = [0, 0]", "repeat"),

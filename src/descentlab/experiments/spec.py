@@ -621,6 +621,8 @@ class _Checker:
         points = value.get("points")
         if points is not None and (isinstance(points, bool) or not isinstance(points, int) or points < 2):
             raise self.fail([*path, "points"], f"must be an integer ≥ 2, got {points!r}")
+        if search == "random" and points is not None:
+            raise self.fail([*path, "points"], "points = n makes a grid; a random search draws from the range itself")
         if search == "grid" and points is None:
             raise self.fail(path, f"a grid search needs points = n to turn the {kind} range into a grid")
         return Dimension(name, kind, low=low, high=high, points=points)

@@ -387,7 +387,9 @@ def fit(
         progress: show a rich progress bar (one update per epoch).
         l2: λ of the penalty (λ/2)Σ‖W‖² (part of the reported train and validation losses).
         diagnostics: record per-layer gradient norms, activation statistics and optimizer health per epoch.
-        initial_epoch: the first epoch to run, to resume from a checkpoint saved after epoch initial_epoch − 1.
+        initial_epoch: the first epoch to run, to resume from a checkpoint saved after epoch initial_epoch − 1
+            (network, optimizer and schedule from :func:`descentlab.nn.load`). The early-stopping counters and
+            the divergence reference J₀ start afresh in the resumed call.
         shuffle, drop_last: see :func:`descentlab.data.batches`.
         divergence_factor: stop when a batch loss exceeds ``divergence_factor · max(J₀, 1)``, J₀ the first
             batch loss of this call; a NaN/Inf loss or gradient stops training too. The weights are then put

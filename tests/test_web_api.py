@@ -185,6 +185,35 @@ def test_race_gd_matches_the_update_rule(client):
     assert start["diverged_at"] is None and len(start["losses"]) == 21
 
 
+@pytest.mark.parametrize(
+    ("name", "hyperparameters", "clip_norm"),
+    [
+        ("gd", {"lr": 2e-3}, 50.0),
+        ("gd", {"lr": 0.02}, None),  # diverges from some starts
+        ("momentum", {"lr": 1e-3, "beta": 0.9}, 50.0),
+        ("adam", {"lr": 0.05}, 50.0),
+        ("rmsprop", {"lr": 0.01}, None),
+        ("newton", {"lr": 1.0}, None),
+    ],
+)
+def test_race_equals_the_library_race_when_the_schedule_is_constant(client, name, hyperparameters, clip_norm):
+    starts = [[-1.5, 2.0], [1.2, -0.5], [0.0, 2.5]]
+    clip = {"mode": "none"} if clip_norm is None else {"mode": "norm", "threshold": clip_norm}
+    spec = {"optimizer": name, "hyperparameters": hyperparameters, "clip": clip}
+    web = client.post("/api/race", json=race_body(racers=[spec], starts=starts, steps=40)).json()["runs"][0]
+    optimizer = dl.optim.make_optimizer(name, **hyperparameters)
+    library = dl.surfaces.race(SURFACE, {name: optimizer}, starts=np.array(starts), steps=40, clip_norm=clip_norm)
+    run = library.runs[name]
+    for i, start in enumerate(web["starts"]):
+        expected_divergence = int(run.diverged_at[i]) if run.diverged[i] else None
+        assert start["diverged_at"] == expected_divergence
+        n = len(start["losses"])
+        np.testing.assert_allclose(trajectory(start), run.trajectory[:n, i], rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(start["losses"], run.losses[:n, i], rtol=1e-5, atol=1e-12)
+    if name == "gd" and clip_norm is None:
+        assert any(s["diverged_at"] is not None for s in web["starts"]), "this case is meant to diverge"
+
+
 def test_race_applies_schedule_and_clipping(client):
     spec = {
         "optimizer": "gd",
@@ -284,11 +313,13 @@ def send(ws, kind: str, **fields) -> None:
 
 
 def frames_until_stopped(ws) -> list[dict]:
+    """Receive frames, acknowledging each as the page does, until the server stops playing."""
     frames = []
     while True:
         message = ws.receive_json()
         assert message["type"] == "frame", message
         frames.append(message)
+        send(ws, "ack")
         if not message["playing"]:
             return frames
 
@@ -314,30 +345,52 @@ def test_training_streams_until_finished_and_the_loss_falls(client):
     assert "step t = " in frames[-1]["equations"]
 
 
+def drawn(ws) -> dict:
+    """Receive one frame and acknowledge it, as the page does after drawing it."""
+    frame = ws.receive_json()
+    assert frame["type"] == "frame", frame
+    send(ws, "ack")
+    return frame
+
+
 def test_step_pause_and_reset_are_deterministic(client):
     config = EASY | {"batch_size": None, "epochs": 5}
     with client.websocket_connect("/api/train") as ws:
         send(ws, "configure", config=config)
         first_ready = ws.receive_json()
         send(ws, "step")
-        one = ws.receive_json()
+        one = drawn(ws)
         send(ws, "step")
-        two = ws.receive_json()
+        two = drawn(ws)
         assert (one["epoch"], two["epoch"], two["step"]) == (1, 2, 2)
         assert one["playing"] is False
         send(ws, "pause")
-        paused = ws.receive_json()
+        paused = drawn(ws)
         assert paused["epoch"] == 2 and paused["history"]["epoch"] == []
         send(ws, "reset")
         again = ws.receive_json()
         assert again == first_ready
         send(ws, "step")
-        assert ws.receive_json() == one
+        assert drawn(ws) == one
         send(ws, "play")
         frames = frames_until_stopped(ws)
         assert frames[-1]["status"] == "finished"
         send(ws, "play")  # a finished run stays finished
-        assert ws.receive_json()["status"] == "finished"
+        assert drawn(ws)["status"] == "finished"
+
+
+def test_a_playing_run_waits_for_the_page_to_draw(client):
+    config = EASY | {"batch_size": None, "epochs": 2000}
+    with client.websocket_connect("/api/train") as ws:
+        send(ws, "configure", config=config)
+        ws.receive_json()
+        send(ws, "play")
+        first, second = ws.receive_json(), ws.receive_json()  # not acknowledged: the server must wait
+        assert first["playing"] and second["playing"] and second["epoch"] == 2 * first["epoch"]
+        send(ws, "pause")
+        paused = ws.receive_json()
+        assert paused["playing"] is False and paused["epoch"] == second["epoch"]
+        assert paused["history"]["epoch"] == []
 
 
 @pytest.mark.parametrize(
@@ -376,7 +429,7 @@ def test_clients_do_not_affect_each_other(client):
         expected = []
         for _ in range(3):
             send(solo, "step")
-            expected.append(solo.receive_json())
+            expected.append(drawn(solo))
     with client.websocket_connect("/api/train") as a, client.websocket_connect("/api/train") as b:
         send(a, "configure", config=config_a)
         send(b, "configure", config=config_b)
@@ -387,8 +440,8 @@ def test_clients_do_not_affect_each_other(client):
             send(b, "step")
             send(a, "step")
             send(b, "reset")
-            got.append(a.receive_json())
-            b.receive_json()
+            got.append(drawn(a))
+            drawn(b)
             b.receive_json()
     assert got == expected
 

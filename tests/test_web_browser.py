@@ -134,7 +134,7 @@ def test_race_page_animates_trajectories_and_losses(page, server_url):
     page.wait_for_selector("#contour[data-state=done]")
 
     racers = page.locator("#racers .racer").count()
-    lengths = plot_lengths(page, "#contour")[3:]
+    lengths = plot_lengths(page, "#contour")[2:]  # after the minima and the starts
     assert len(lengths) == 2 * racers and all(n > 1 for n in lengths)
     losses = plot_lengths(page, "#losses")
     assert len(losses) == 2 * racers and all(n > 1 for n in losses)
@@ -147,7 +147,7 @@ def test_race_page_animates_trajectories_and_losses(page, server_url):
     x, y = page.eval_on_selector(
         "#contour",
         """div => {
-            const layout = div._fullLayout, trace = div.data[3], i = Math.min(5, trace.x.length - 1);
+            const layout = div._fullLayout, trace = div.data[2], i = Math.min(5, trace.x.length - 1);
             const rect = div.querySelector('.nsewdrag').getBoundingClientRect();
             return [rect.left + layout.xaxis.l2p(trace.x[i]), rect.top + layout.yaxis.l2p(trace.y[i])];
         }""",
@@ -227,7 +227,7 @@ def wait_until_configured(page) -> None:
     """Wait until every settings message the page sent has been answered (ready or error)."""
     page.wait_for_function(
         """() => { const d = document.getElementById('boundary').dataset;
-                   return Number(d.sent || 0) > 0 && d.sent === d.answered; }"""
+                   return d.pending !== 'true' && Number(d.sent || 0) > 0 && d.sent === d.answered; }"""
     )
 
 

@@ -6,12 +6,15 @@ The page sends JSON commands::
     {"type": "play"} | {"type": "pause"}                   stream frames until paused or finished
     {"type": "step"}                                       one epoch, one frame
     {"type": "reset"}                                      rebuild the run from its configuration
+    {"type": "ack"}                                        the page has drawn one frame
 
 and receives ``ready`` (the points, the explain panel, frame 0), ``frame`` (history since the previous
 frame, decision boundary, gradient norms, current equations) and ``error`` (a readable message and the
 fields at fault; the connection stays open). Training runs in a worker thread one frame at a time, so the
-server keeps answering while a run plays, and commands are read while it plays. Each connection owns its
-run; nothing is shared between connections.
+server keeps answering while a run plays, and commands are read while it plays. While playing, at most
+``FRAMES_IN_FLIGHT`` frames are sent ahead of the page's acknowledgements, so a slow page never falls
+behind a fast run (and "pause" takes effect at once). Each connection owns its run; nothing is shared
+between connections.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from descentlab.web.schemas import LIMITS, Limits, TrainConfig, readable
 from descentlab.web.training import TrainingRun
 
-COMMANDS = ("configure", "play", "pause", "step", "reset")
+COMMANDS = ("configure", "play", "pause", "step", "reset", "ack")
+FRAMES_IN_FLIGHT = 2
 _CLOSED = object()
 
 
@@ -48,14 +52,14 @@ class TrainChannel:
         self.config: TrainConfig | None = None
         self.run: TrainingRun | None = None
         self.playing = False
+        self.unacknowledged = 0
         self.commands: asyncio.Queue[Any] = asyncio.Queue()
 
     async def serve(self) -> None:
         reader = asyncio.create_task(self._read())
         try:
             while True:
-                streaming = self.playing and self.run is not None and not self.run.done
-                if streaming:
+                if self._may_stream():
                     command = None if self.commands.empty() else self.commands.get_nowait()
                 else:
                     command = await self.commands.get()
@@ -63,12 +67,16 @@ class TrainChannel:
                     return
                 if command is not None:
                     await self._handle(command)
-                if self.playing and self.run is not None and not self.run.done:
+                if self._may_stream():
+                    assert self.run is not None
                     run = self.run
                     frame = await anyio.to_thread.run_sync(run.run_epochs, run.epochs_per_frame())
                     await self._send_frame(frame)
         finally:
             reader.cancel()
+
+    def _may_stream(self) -> bool:
+        return self.playing and self.run is not None and not self.run.done and self.unacknowledged < FRAMES_IN_FLIGHT
 
     async def _read(self) -> None:
         try:
@@ -80,7 +88,9 @@ class TrainChannel:
     async def _handle(self, text: str) -> None:
         try:
             kind, message = self._parse(text)
-            if kind == "configure":
+            if kind == "ack":
+                self.unacknowledged = max(0, self.unacknowledged - 1)
+            elif kind == "configure":
                 await self._configure(message.get("config"))
             elif self.run is None:
                 raise BadCommand(f"{kind!r} needs a run: send 'configure' with the settings first")
@@ -124,12 +134,13 @@ class TrainChannel:
             run = await anyio.to_thread.run_sync(TrainingRun, config)
         except (ValueError, TypeError) as error:  # the library's own checks (e.g. β₂ = 1)
             raise BadCommand(str(error)) from None
-        self.config, self.run, self.playing = config, run, False
+        self.config, self.run, self.playing, self.unacknowledged = config, run, False, 0
         await self._send(run.introduction())
 
     async def _send_frame(self, frame: dict[str, Any]) -> None:
         if frame["status"] in ("finished", "diverged"):
             self.playing = False
+        self.unacknowledged += 1
         await self._send({**frame, "playing": self.playing})
 
     async def _send(self, message: dict[str, Any]) -> None:

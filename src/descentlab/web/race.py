@@ -1,9 +1,12 @@
 """The Race page's computation: optimizers descending one loss surface from the starts the user clicked.
 
-Each racer advances all its starts together — θ has shape ``(k, 2)``, one row per start, one optimizer step
-per iteration (the batching of ``descentlab.optim``) — with its schedule and per-start gradient clipping.
-A start whose loss, gradient or position stops being finite is frozen and reported as diverged at that
-step; the other starts carry on.
+This is :func:`descentlab.surfaces.race` with one addition the page needs: each racer has its *own* learning
+rate schedule and clipping rule (by norm or by value), applied before every step. Everything else follows
+``surfaces.race`` exactly, and a test holds the two equal: a racer advances all its starts together (θ of
+shape ``(k, 2)``, one ``optimizer.step`` per step), each start's gradient is clipped alone, Newton gets the
+surface's exact Hessian, and a start whose f, ∇f (or Hessian) stops being finite or whose point leaves the
+box ``|θᵢ| ≤ 1000·max|bounds|`` has *diverged at* that step and is frozen. The page receives each start's
+path up to its last good point.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from descentlab.web.builders import build_clipper, build_optimizer, build_schedu
 from descentlab.web.encoding import rounded, rounded_grid
 from descentlab.web.notes import OPTIMIZER_NOTES
 from descentlab.web.schemas import OptimizerSpec, RaceRequest
+
+# The divergence box |θᵢ| ≤ ESCAPE_FACTOR · max|bounds|, the default of descentlab.surfaces.race.
+ESCAPE_FACTOR = 1000.0
 
 
 def get_surface(name: str) -> Any:
@@ -33,7 +39,10 @@ def surface_summary(name: str) -> dict[str, Any]:
         "name": name,
         "bounds": [[x_lo, x_hi], [y_lo, y_hi]],
         "minima": [[float(v) for v in point] for point in surface.minima],
-        "description": (type(surface).__doc__ or surface.__doc__ or "").strip().split("\n")[0],
+        "minimum_value": rounded([surface.minimum_value])[0],
+        "start": rounded(surface.start),
+        "description": surface.description,
+        "formula": surface.formula,
     }
 
 
@@ -72,36 +81,42 @@ def _race_one(surface: Any, spec: OptimizerSpec, starts: np.ndarray, steps: int,
     schedule = build_schedule(spec)
     clipper = build_clipper(spec.clip)
     newton = spec.optimizer == "newton"
+    escape = ESCAPE_FACTOR * float(np.max(np.abs(surface.bounds)))
     k = len(starts)
-    theta = starts.copy()
-    path = np.full((steps + 1, k, 2), np.nan)
-    losses = np.full((steps + 1, k), np.nan)
-    alive = np.ones(k, dtype=bool)
+    path = np.empty((steps + 1, k, 2))
+    losses = np.empty((steps + 1, k))
     diverged_at: list[int | None] = [None] * k
+    alive = np.ones(k, dtype=bool)
+    theta = starts.copy()
     with np.errstate(all="ignore"):
-        for t in range(steps + 1):
-            loss = np.atleast_1d(surface.value(theta))
-            grad = np.atleast_2d(surface.grad(theta)).copy()
-            finite = np.isfinite(loss) & np.isfinite(grad).all(axis=1) & np.isfinite(theta).all(axis=1)
-            for i in np.flatnonzero(alive & ~finite):
-                alive[i] = False
-                diverged_at[i] = t
-            path[t, alive] = theta[alive]
-            losses[t, alive] = loss[alive]
-            if t == steps or not alive.any():
+        loss, grad, hessian = _evaluate(surface, theta, newton)
+        for i in np.flatnonzero(_not_finite(loss, grad, hessian)):
+            alive[i], diverged_at[i] = False, 0
+        path[0], losses[0] = theta, loss
+        for t in range(1, steps + 1):
+            if not alive.any():
                 break
+            previous = theta.copy()
             grad[~alive] = 0.0
             if clipper is not None:
                 for i in np.flatnonzero(alive):
-                    clipper(grad[i])  # each start is its own run: clip its gradient alone
-            optimizer.lr = schedule(t)
+                    clipper(grad[i])  # each start is its own run: its gradient is clipped alone
+            optimizer.lr = schedule(t - 1)
             if newton:
-                hessian = np.asarray(surface.hessian(theta), dtype=float).copy()
                 hessian[~alive] = np.eye(2)
                 optimizer.step(theta, grad, hessian=hessian)
             else:
                 optimizer.step(theta, grad)
-            theta[~alive] = 0.0  # frozen rows: keep them finite so the next evaluation stays quiet
+            theta[~alive] = previous[~alive]
+            new_loss, grad, hessian = _evaluate(surface, theta, newton)
+            broken = _not_finite(new_loss, grad, hessian) | ~np.isfinite(theta).all(axis=1)
+            broken |= (np.abs(theta) > escape).any(axis=1)
+            for i in np.flatnonzero(alive & broken):
+                alive[i], diverged_at[i] = False, t
+            theta[broken] = previous[broken]
+            new_loss[broken] = loss[broken]
+            loss = new_loss
+            path[t], losses[t] = theta, loss
     return {
         "label": label,
         "optimizer": spec.optimizer,
@@ -116,20 +131,30 @@ def _race_one(surface: Any, spec: OptimizerSpec, starts: np.ndarray, steps: int,
                 "trajectory": [rounded(path[: _length(diverged_at[i], steps), i, axis]) for axis in (0, 1)],
                 "losses": rounded(losses[: _length(diverged_at[i], steps), i]),
                 "diverged_at": diverged_at[i],
-                "final_loss": _final(losses[:, i]),
+                "final_loss": float(losses[_length(diverged_at[i], steps) - 1, i]) if diverged_at[i] != 0 else None,
             }
             for i in range(k)
         ],
     }
 
 
+def _evaluate(surface: Any, theta: np.ndarray, newton: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    loss = np.asarray(surface.value(theta), dtype=float).reshape(-1)
+    grad = np.asarray(surface.grad(theta), dtype=float).reshape(-1, 2).copy()
+    hessian = np.asarray(surface.hessian(theta), dtype=float).reshape(-1, 2, 2).copy() if newton else None
+    return loss, grad, hessian
+
+
+def _not_finite(loss: np.ndarray, grad: np.ndarray, hessian: np.ndarray | None) -> np.ndarray:
+    bad = ~np.isfinite(loss) | ~np.isfinite(grad).all(axis=1)
+    if hessian is not None:
+        bad |= ~np.isfinite(hessian).all(axis=(1, 2))
+    return bad
+
+
 def _length(diverged_at: int | None, steps: int) -> int:
-    return steps + 1 if diverged_at is None else diverged_at
-
-
-def _final(losses: np.ndarray) -> float | None:
-    finite = losses[np.isfinite(losses)]
-    return float(finite[-1]) if finite.size else None
+    """Points to send for one start: all of them, or those before the step at which it diverged."""
+    return steps + 1 if diverged_at is None else max(diverged_at, 1)
 
 
 def _default_label(spec: OptimizerSpec, index: int) -> str:

@@ -15,8 +15,9 @@ import {
 } from "/static/common.js";
 
 const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2"];
-const FIXED_TRACES = 3; // contour, minima, starts
+const FIXED_TRACES = 2; // minima, starts (the contour itself is the background plot)
 
+const backgroundDiv = document.getElementById("contour-background");
 const contourDiv = document.getElementById("contour");
 const lossDiv = document.getElementById("losses");
 const statusLine = document.getElementById("race-status");
@@ -28,9 +29,7 @@ let grid = null;
 let animation = null;
 
 function defaultStart(surface) {
-  const [[xLo, xHi], [yLo, yHi]] = surface.bounds;
-  const round = (v) => Math.round(v * 100) / 100;
-  return [round(xLo + 0.2 * (xHi - xLo)), round(yLo + 0.8 * (yHi - yLo))];
+  return [...surface.start]; // the start the library suggests: it shows the surface's difficulty
 }
 
 function defaultSettings() {
@@ -91,7 +90,7 @@ function renderStarts() {
   const list = document.getElementById("start-list");
   list.replaceChildren(...settings.starts.map(([x, y]) => element("li", { text: `(${x}, ${y})` })));
   if (grid) {
-    Plotly.restyle(contourDiv, { x: [settings.starts.map((p) => p[0])], y: [settings.starts.map((p) => p[1])] }, [2]);
+    Plotly.restyle(contourDiv, { x: [settings.starts.map((p) => p[0])], y: [settings.starts.map((p) => p[1])] }, [1]);
   }
 }
 
@@ -125,23 +124,39 @@ function displayLevels(z) {
   return z.map((row) => row.map((v) => (v === null ? null : Math.log10(v - zMin + delta))));
 }
 
+function sharedLayout() {
+  return {
+    margin: { l: 45, r: 10, t: 30, b: 60 },
+    xaxis: { range: grid.bounds[0], title: { text: "θ₁" }, fixedrange: true },
+    yaxis: { range: grid.bounds[1], title: { text: "θ₂" }, fixedrange: true },
+    dragmode: false,
+  };
+}
+
 async function loadSurface(name) {
-  grid = await getJSON(`/api/surfaces/${encodeURIComponent(name)}?n=120`);
-  document.getElementById("surface-description").textContent = grid.description;
-  const traces = [
-    {
-      type: "contour",
-      x: grid.x,
-      y: grid.y,
-      z: displayLevels(grid.z),
-      customdata: grid.z,
-      colorscale: "Viridis",
-      ncontours: 30,
-      showscale: false,
-      contours: { coloring: "heatmap" },
-      line: { width: 0.5, color: "rgba(255,255,255,0.35)" },
-      hovertemplate: "(%{x:.3f}, %{y:.3f})<br>loss %{customdata:.4g}<extra>click to add a start</extra>",
-    },
+  grid = await getJSON(`/api/surfaces/${encodeURIComponent(name)}?n=100`);
+  document.getElementById("surface-description").textContent =
+    (grid.formula ? `f = ${grid.formula}. ` : "") + grid.description;
+  const contour = {
+    type: "contour",
+    x: grid.x,
+    y: grid.y,
+    z: displayLevels(grid.z),
+    colorscale: "Viridis",
+    ncontours: 30,
+    showscale: false,
+    contours: { coloring: "heatmap" },
+    line: { width: 0.5, color: "rgba(255,255,255,0.35)" },
+    hoverinfo: "skip",
+  };
+  const config = { responsive: true, displaylogo: false, displayModeBar: false };
+  await Plotly.newPlot(
+    backgroundDiv,
+    [contour],
+    { ...sharedLayout(), title: { text: `${grid.name}: click to place starts`, font: { size: 13 } }, showlegend: false },
+    { ...config, staticPlot: true },
+  );
+  const overlay = [
     {
       type: "scatter",
       mode: "markers",
@@ -161,21 +176,24 @@ async function loadSurface(name) {
       hovertemplate: "start (%{x}, %{y})<extra></extra>",
     },
   ];
-  const layout = {
-    margin: { l: 45, r: 10, t: 30, b: 40 },
-    title: { text: `${grid.name}: click to place starts`, font: { size: 13 } },
-    xaxis: { range: grid.bounds[0], title: { text: "θ₁" } },
-    yaxis: { range: grid.bounds[1], title: { text: "θ₂" } },
-    showlegend: true,
-    legend: { orientation: "h", y: -0.12 },
-    hovermode: "closest",
-  };
-  await Plotly.newPlot(contourDiv, traces, layout, { responsive: true, displaylogo: false });
-  contourDiv.removeAllListeners?.("plotly_click");
-  contourDiv.on("plotly_click", (event) => {
-    const point = event.points[0];
-    if (!point) return;
-    addStart(point.x, point.y);
+  await Plotly.newPlot(
+    contourDiv,
+    overlay,
+    {
+      ...sharedLayout(),
+      paper_bgcolor: "rgba(0,0,0,0)",
+      plot_bgcolor: "rgba(0,0,0,0)",
+      showlegend: true,
+      legend: { orientation: "h", y: -0.16 },
+      hovermode: "closest",
+    },
+    config,
+  );
+  // A click anywhere in the plotting area adds a start at that point.
+  contourDiv.querySelector(".nsewdrag").addEventListener("click", (event) => {
+    const rect = event.currentTarget.getBoundingClientRect();
+    const layout = contourDiv._fullLayout;
+    addStart(layout.xaxis.p2l(event.clientX - rect.left), layout.yaxis.p2l(event.clientY - rect.top));
   });
   await Plotly.newPlot(
     lossDiv,

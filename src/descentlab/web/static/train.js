@@ -74,16 +74,23 @@ function send(message) {
   if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
 }
 
-// data-sent / data-answered count configure messages and their answers (ready or error), so a reader of the
-// page (a person's tools, the browser tests) can tell when the plots show the latest settings.
+// data-pending (settings changed, not yet sent) and data-sent / data-answered (configure messages and their
+// answers, ready or error) let a reader of the page (the browser tests) tell when the plots show the latest
+// settings.
 function configure() {
   const config = readConfig();
   writeSettingsToURL(config);
+  boundaryDiv.dataset.pending = "false";
   boundaryDiv.dataset.sent = String(Number(boundaryDiv.dataset.sent || 0) + 1);
   send({ type: "configure", config });
 }
 
-const configureSoon = debounce(configure, 250);
+const configureLater = debounce(configure, 250);
+
+function configureSoon() {
+  boundaryDiv.dataset.pending = "true"; // settings changed; configure() sends them after a short pause
+  configureLater();
+}
 
 function receive(message) {
   if (message.type === "ready" || message.type === "error") {
@@ -104,6 +111,7 @@ function receive(message) {
   } else if (message.type === "frame") {
     drawFrame(message, false);
     setPlaying(message.playing);
+    send({ type: "ack" }); // the server sends the next frame once this one is drawn
   }
 }
 

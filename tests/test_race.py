@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from descentlab import optim, surfaces
 from descentlab.surfaces import RaceResult, race
@@ -222,3 +224,63 @@ def test_race_rejects_bad_optimizers_and_surfaces():
         race("banana", {"GD": optim.GD(lr=0.01)})
     with pytest.raises(TypeError, match="Surface or a surface name"):
         race(42, {"GD": optim.GD(lr=0.01)})
+
+
+# -- schedules -------------------------------------------------------------------------------------------------
+def test_a_schedule_sets_the_rate_before_each_step_as_by_hand():
+    schedule = optim.schedules.Exponential(lr0=0.05, k=0.01)
+    result = race(
+        surfaces.rosenbrock, {"Adam": optim.Adam(lr=0.05)}, starts=STARTS, steps=60, schedules={"Adam": schedule}
+    )
+    runner = optim.Adam(lr=0.05)
+    theta = STARTS.copy()
+    for t in range(60):
+        runner.lr = schedule(t)
+        runner.step(theta, surfaces.rosenbrock.grad(theta))
+    run = result.runs["Adam"]
+    np.testing.assert_array_equal(run.trajectory[-1], theta)
+    np.testing.assert_allclose(run.learning_rates, [schedule(t) for t in range(60)])
+    assert run.schedule == repr(schedule)
+    plain = race(surfaces.rosenbrock, {"Adam": optim.Adam(lr=0.05)}, steps=5).runs["Adam"]
+    np.testing.assert_array_equal(plain.learning_rates, np.full(5, 0.05))
+    assert plain.schedule == ""
+
+
+def test_any_function_of_the_step_is_a_schedule():
+    result = race(surfaces.booth, {"GD": optim.GD(lr=0.01)}, steps=4, schedules={"GD": lambda t: 0.01 / (1 + t)})
+    np.testing.assert_allclose(result.runs["GD"].learning_rates, [0.01, 0.005, 0.01 / 3, 0.0025])
+
+
+@pytest.mark.parametrize(
+    ("schedules", "error", "match"),
+    [
+        ({"Adam": optim.schedules.Constant(0.1)}, ValueError, "name no optimizer"),
+        ({"GD": optim.schedules.ReduceOnPlateau(optim.schedules.Constant(0.1))}, TypeError, "observe a metric"),
+        ({"GD": 0.1}, TypeError, "function"),
+        ({"GD": lambda t: -1.0}, ValueError, "finite numbers ≥ 0"),
+        ([("GD", lambda t: 0.1)], TypeError, "dict"),
+    ],
+)
+def test_bad_schedules_are_refused(schedules, error, match):
+    with pytest.raises(error, match=match):
+        race(surfaces.booth, {"GD": optim.GD(lr=0.01)}, steps=5, schedules=schedules)
+
+
+# -- properties -----------------------------------------------------------------------------------------------
+@settings(max_examples=25, deadline=None)
+@given(
+    name=st.sampled_from(sorted(surfaces.SURFACES)),
+    optimizer=st.sampled_from(["gd", "momentum", "rmsprop", "adam"]),
+    fractions=st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=5),
+)
+def test_each_start_of_a_batch_runs_as_if_alone(name, optimizer, fractions):
+    surface = surfaces.SURFACES[name]
+    (x0, x1), (y0, y1) = surface.bounds
+    starts = np.array([[x0 + a * (x1 - x0), y0 + b * (y1 - y0)] for a, b in fractions])
+    opt = {"o": optim.make_optimizer(optimizer, lr=1e-3)}
+    together = race(surface, opt, starts=starts, steps=15, backend="portable").runs["o"]
+    for i, start in enumerate(starts):
+        alone = race(surface, opt, start=start, steps=15, backend="portable").runs["o"]
+        np.testing.assert_array_equal(together.trajectory[:, i], alone.trajectory[:, 0])
+        np.testing.assert_array_equal(together.diverged_at[i], alone.diverged_at[0])
+    assert np.isfinite(together.trajectory).all() and np.isfinite(together.losses).all()

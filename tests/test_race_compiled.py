@@ -83,3 +83,12 @@ def test_compiled_is_refused_where_it_does_not_apply(monkeypatch):
 def test_unknown_backend_is_refused():
     with pytest.raises(ValueError, match="backend='gpu'"):
         race(surfaces.booth, {"GD": optim.GD(lr=0.1)}, steps=5, backend="gpu")
+
+
+def test_compiled_race_follows_a_schedule_like_the_portable_race():
+    schedule = {"Adam": optim.schedules.Cosine(lr0=0.1, steps=150)}
+    kwargs = {"starts": _starts(surfaces.rosenbrock, 4, seed=0), "steps": 150, "schedules": schedule}
+    portable = race(surfaces.rosenbrock, {"Adam": optim.Adam(lr=0.1)}, backend="portable", **kwargs).runs["Adam"]
+    compiled = race(surfaces.rosenbrock, {"Adam": optim.Adam(lr=0.1)}, backend="compiled", **kwargs).runs["Adam"]
+    np.testing.assert_array_equal(compiled.trajectory, portable.trajectory)
+    np.testing.assert_array_equal(compiled.learning_rates, portable.learning_rates)

@@ -176,15 +176,17 @@ def race_compiled(
     clip_norm: float | None,
     stop_on_divergence: bool,
     escape: float,
+    lrs: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Trajectory, losses, step sizes and divergence steps of ``opt`` (left unstepped) racing from ``starts``
-    — the arrays the portable loop fills. Call only when :func:`eligible` holds."""
+    — the arrays the portable loop fills; ``lrs`` the scheduled rates or ``None``. Call only when
+    :func:`eligible` holds."""
     k = starts.shape[0]
     theta = np.array(starts, dtype=np.float64, order="C")
     scratch = type(opt)(**opt.hyperparameters())
     state = scratch._init_state(theta)
     states = [state.arrays.get(name) for name in scratch.state_names]
-    hyper = _hyper_table(scratch, steps)
+    hyper = _hyper_table(scratch, steps, lrs)
     module = _module(_key(surface, opt))
     # optim's fused kernel flushes subnormal state values to 0 on the batches it takes: do the same there.
     tiny = float(np.finfo(np.float64).tiny) if theta.size >= _backend.FAST_MIN_SIZE else 0.0
@@ -218,14 +220,17 @@ _HYPER_CACHE_SIZE = 32
 _hyper_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
 
-def _hyper_table(scratch: optim.Optimizer, steps: int) -> np.ndarray:
+def _hyper_table(scratch: optim.Optimizer, steps: int, lrs: np.ndarray | None) -> np.ndarray:
     """``(steps, n)`` array: row t − 1 is ``scratch._hyper()`` at step t (flags as 0/1), computed in order,
-    as ``step`` would (NAdam's running product is updated by each call). ``scratch`` has a fresh state."""
-    try:
-        key: tuple | None = (type(scratch), tuple(sorted(scratch.hyperparameters().items())))
-        hash(key)
-    except TypeError:
-        key = None
+    as ``step`` would (NAdam's running product is updated by each call), with ``scratch.lr = lrs[t − 1]``
+    first when a schedule gives the rates."""
+    key: tuple | None = None
+    if lrs is None:
+        try:
+            key = (type(scratch), tuple(sorted(scratch.hyperparameters().items())))
+            hash(key)
+        except TypeError:
+            key = None
     cached = _hyper_cache.get(key) if key is not None else None
     if cached is not None and cached.shape[0] >= steps:
         _hyper_cache.move_to_end(key)
@@ -234,6 +239,8 @@ def _hyper_table(scratch: optim.Optimizer, steps: int) -> np.ndarray:
     rows = []
     for t in range(1, steps + 1):
         state.step = t
+        if lrs is not None:
+            scratch.lr = float(lrs[t - 1])
         rows.append(scratch._hyper())
     table = np.array(rows, dtype=np.float64).reshape(steps, -1)  # writable: a read-only one is another numba type
     if key is not None:

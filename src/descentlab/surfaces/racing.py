@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,8 @@ class Run:
             for a start that did not diverge. From that step on the row repeats θ_{t−1}.
         hyperparameters: the optimizer's constructor arguments (for records and reports).
         backend: the loop that ran it, ``"portable"`` or ``"compiled"``.
+        learning_rates: ``(steps,)``: the rate α_t of step t + 1 (constant without a schedule).
+        schedule: ``repr`` of the schedule, ``""`` without one.
     """
 
     name: str
@@ -57,6 +59,8 @@ class Run:
     diverged_at: np.ndarray
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     backend: str = "portable"
+    learning_rates: np.ndarray = field(default_factory=lambda: np.empty(0))
+    schedule: str = ""
 
     @property
     def final_points(self) -> np.ndarray:
@@ -174,6 +178,7 @@ def race(
     stop_on_divergence: bool = True,
     escape: float | None = None,
     backend: str = "auto",
+    schedules: Mapping[str, Callable[[int], float]] | None = None,
 ) -> RaceResult:
     """Run every optimizer from the same start(s) on ``surface`` for ``steps`` steps, all advanced together.
 
@@ -190,6 +195,9 @@ def race(
         stop_on_divergence: freeze a start when it leaves the box (see the module docstring); a non-finite
             value always freezes it.
         escape: the box half-width; default ``1000 × max |bounds|`` of the surface.
+        schedules: optional name → learning-rate schedule (``optim.schedules.Cosine(...)`` or any t ↦ α_t):
+            that optimizer's rate is set to α_t before its step t + 1, t = 0 … steps − 1, as
+            ``descentlab.fit`` does per step. ``ReduceOnPlateau`` needs a metric and is refused.
         backend: ``"auto"`` (compiled when its kernel is ready, else portable), ``"portable"`` or
             ``"compiled"`` (compiles the kernel if needed; ``ValueError`` where it does not apply: Newton,
             windowed AdaDelta, surfaces whose functions are not module-level, numba missing).
@@ -224,17 +232,31 @@ def race(
     if backend not in BACKENDS:
         raise ValueError(f"race: backend={backend!r}; choose one of {', '.join(BACKENDS)}")
 
+    rates = _learning_rates(runners, schedules, steps)
+
     runs = {}
     work = steps * len(runners)
     for name, opt in runners.items():
-        settings = (points, steps, clip_norm, bool(stop_on_divergence), escape)
+        lrs = rates.get(name)
+        description, hyperparameters = opt.describe(), opt.hyperparameters()
+        settings = (points, steps, clip_norm, bool(stop_on_divergence), escape, lrs)
         if _use_compiled(surface, opt, backend, name, work):
             from descentlab.surfaces import _compiled
 
             arrays = _compiled.race_compiled(surface, opt, *settings)
-            runs[name] = Run(name, opt.describe(), *arrays, opt.hyperparameters(), "compiled")
+            used = "compiled"
         else:
-            runs[name] = _race_one(surface, name, opt, *settings)
+            arrays = _race_one(surface, opt, *settings)
+            used = "portable"
+        runs[name] = Run(
+            name,
+            description,
+            *arrays,
+            hyperparameters,
+            used,
+            learning_rates=np.full(steps, opt.lr) if lrs is None else lrs,
+            schedule="" if lrs is None else repr(schedules[name]),
+        )
     return RaceResult(surface=surface, steps=steps, starts=points, runs=runs, clip_norm=clip_norm, escape=escape)
 
 
@@ -270,18 +292,18 @@ def _use_compiled(surface: Surface, opt: optim.Optimizer, backend: str, name: st
 
 def _race_one(
     surface: Surface,
-    name: str,
     opt: optim.Optimizer,
     starts: np.ndarray,
     steps: int,
     clip_norm: float | None,
     stop_on_divergence: bool,
     escape: float,
-) -> Run:
-    """The portable race loop for one optimizer: NumPy on the ``(k, 2)`` batch, one step per iteration."""
+    lrs: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The portable race loop for one (fresh) optimizer: NumPy on the ``(k, 2)`` batch, one step per
+    iteration. Returns the trajectory, losses, step sizes and divergence steps."""
     k = starts.shape[0]
     newton = isinstance(opt, optim.Newton)
-    description = opt.describe()
     trajectory = np.empty((steps + 1, k, 2))
     losses = np.empty((steps + 1, k))
     step_sizes = np.zeros((steps, k))
@@ -303,6 +325,8 @@ def _race_one(
             grad[~alive] = 0.0
             if clip_norm is not None:
                 _clip_rows(grad, clip_norm)
+            if lrs is not None:
+                opt.lr = lrs[t - 1]
             if newton:
                 hessian[~alive] = np.eye(2)
                 opt.step(theta, grad, hessian=hessian)
@@ -324,7 +348,36 @@ def _race_one(
             trajectory[t] = theta
             losses[t] = loss
             step_sizes[t - 1] = np.linalg.norm(theta - previous, axis=1)
-    return Run(name, description, trajectory, losses, step_sizes, diverged_at, opt.hyperparameters())
+    return trajectory, losses, step_sizes, diverged_at
+
+
+def _learning_rates(
+    runners: Mapping[str, optim.Optimizer], schedules: Mapping[str, Callable[[int], float]] | None, steps: int
+) -> dict[str, np.ndarray]:
+    """Name → ``(steps,)`` rates α_0 … α_{steps−1} for the optimizers that have a schedule."""
+    if schedules is None:
+        return {}
+    if not isinstance(schedules, Mapping):
+        raise TypeError("race: schedules must be a dict name → schedule, e.g. {'GD': optim.schedules.Cosine(...)}")
+    unknown = [name for name in schedules if name not in runners]
+    if unknown:
+        raise ValueError(f"race: schedules for {unknown} name no optimizer; the optimizers are {list(runners)}")
+    rates = {}
+    for name, schedule in schedules.items():
+        if hasattr(schedule, "observe"):
+            raise TypeError(
+                f"race: the schedule of {name!r} ({type(schedule).__name__}) must observe a metric, which a race "
+                f"does not provide; use a schedule that is a function of the step"
+            )
+        if not callable(schedule):
+            raise TypeError(f"race: schedules[{name!r}] must be a function t -> learning rate, got {schedule!r}")
+        preview = getattr(schedule, "preview", None)
+        values = preview(steps) if callable(preview) else [schedule(t) for t in range(steps)]
+        lrs = np.array(values, dtype=float).reshape(steps)
+        if not (np.isfinite(lrs).all() and (lrs >= 0).all()):
+            raise ValueError(f"race: the schedule of {name!r} gave learning rates that are not finite numbers ≥ 0")
+        rates[name] = lrs
+    return rates
 
 
 def _not_finite(loss: np.ndarray, grad: np.ndarray, hessian: np.ndarray | None) -> np.ndarray:

@@ -24,33 +24,39 @@ def small_net(activation="tanh", dtype="float64", **options):
 
 # -- proof: digits against scikit-learn ---------------------------------------------------------------------
 def test_digits_mlp_with_adam_matches_sklearn():
+    """One hidden ReLU layer of 64, Adam α = 1e-3, batches of 32, 30 epochs, no penalty, Glorot-uniform weights
+    (scikit-learn's initialization) on 70/30 stratified, standardized digits. Initialization alone moves test
+    accuracy by about a point, so the comparison is of the mean over three seeds."""
     from sklearn.neural_network import MLPClassifier
 
     X, y = dl.data.digits()
-    (X_train, y_train), (X_test, y_test) = dl.data.train_val_split(X, y, fraction=0.3, stratify=True, seed=0)
-    X_train, X_test, _ = dl.data.standardize(X_train, X_test)
-    net = dl.nn.mlp([64, 64, 10], activation="relu", output="softmax", init="he", seed=0)
-    history = fit(net, X_train, y_train, loss="ce", optimizer=dl.optim.Adam(lr=1e-3), epochs=30, batch_size=32)
-    ours = evaluate(net, X_test, y_test, loss="ce")["accuracy"]
-    reference = MLPClassifier(
-        hidden_layer_sizes=(64,),
-        activation="relu",
-        solver="adam",
-        learning_rate_init=1e-3,
-        batch_size=32,
-        max_iter=30,
-        alpha=0.0,
-        tol=0.0,
-        n_iter_no_change=1000,
-        random_state=0,
-    )
-    with pytest.warns(UserWarning):  # ConvergenceWarning: the fixed budget of 30 epochs is the point
-        reference.fit(X_train, y_train)
-    theirs = reference.score(X_test, y_test)
-    assert ours >= 0.95
-    assert abs(ours - theirs) <= 0.01
-    assert history.stopped_reason == "completed 30 epochs" and len(history.epoch) == 30
-    assert history.train_loss[-1] < 0.1 and history.train_accuracy[-1] > 0.99
+    ours, theirs = [], []
+    for seed in range(3):
+        (X_train, y_train), (X_test, y_test) = dl.data.train_val_split(X, y, fraction=0.3, stratify=True, seed=seed)
+        X_train, X_test, _ = dl.data.standardize(X_train, X_test)
+        net = dl.nn.mlp([64, 64, 10], activation="relu", output="softmax", init="xavier_uniform", seed=seed)
+        history = fit(
+            net, X_train, y_train, loss="ce", optimizer=dl.optim.Adam(lr=1e-3), epochs=30, batch_size=32, seed=seed
+        )
+        assert history.stopped_reason == "completed 30 epochs" and history.train_accuracy[-1] > 0.99
+        ours.append(evaluate(net, X_test, y_test, loss="ce")["accuracy"])
+        reference = MLPClassifier(
+            hidden_layer_sizes=(64,),
+            activation="relu",
+            solver="adam",
+            learning_rate_init=1e-3,
+            batch_size=32,
+            max_iter=30,
+            alpha=0.0,
+            tol=0.0,
+            n_iter_no_change=1000,
+            random_state=seed,
+        )
+        with pytest.warns(UserWarning):  # ConvergenceWarning: the fixed budget of 30 epochs is the point
+            reference.fit(X_train, y_train)
+        theirs.append(reference.score(X_test, y_test))
+    assert min(ours) >= 0.95
+    assert abs(np.mean(ours) - np.mean(theirs)) <= 0.01
 
 
 # -- the three regimes --------------------------------------------------------------------------------------

@@ -19,7 +19,14 @@ def _starts(surface, k, seed):
     return np.column_stack([rng.uniform(x0, x1, k), rng.uniform(y0, y1, k)])
 
 
-RACERS = {"Adam": optim.Adam(lr=0.05), "NAdam": optim.NAdam(lr=0.05), "GD": optim.GD(lr=0.003)}
+# Per-step scalars: constant (GD), dependent on t (Adam's bias corrections, heavy ball's first-step dampening),
+# sequential (NAdam's running product of momentum coefficients).
+RACERS = {
+    "Adam": optim.Adam(lr=0.05),
+    "NAdam": optim.NAdam(lr=0.05),
+    "Momentum": optim.Momentum(lr=1e-3, beta=0.9, dampening=0.5),
+    "GD": optim.GD(lr=0.003),
+}
 
 
 @pytest.mark.parametrize("k", [3, 40])  # 40 starts: optim's fused kernel (with its subnormal flush) steps them

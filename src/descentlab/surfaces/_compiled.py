@@ -235,20 +235,34 @@ def _hyper_table(scratch: optim.Optimizer, steps: int, lrs: np.ndarray | None) -
     if cached is not None and cached.shape[0] >= steps:
         _hyper_cache.move_to_end(key)
         return cached[:steps]
-    state = scratch.state = scratch._init_state(np.zeros(1))
-    rows = []
-    for t in range(1, steps + 1):
-        state.step = t
-        if lrs is not None:
-            scratch.lr = float(lrs[t - 1])
-        rows.append(scratch._hyper())
-    table = np.array(rows, dtype=np.float64).reshape(steps, -1)  # writable: a read-only one is another numba type
+    table = _constant_hyper(scratch, steps) if lrs is None else None
+    if table is None:
+        state = scratch.state = scratch._init_state(np.zeros(1))
+        rows = []
+        for t in range(1, steps + 1):
+            state.step = t
+            if lrs is not None:
+                scratch.lr = float(lrs[t - 1])
+            rows.append(scratch._hyper())
+        table = np.array(rows, dtype=np.float64).reshape(steps, -1)  # writable: read-only is another numba type
     if key is not None:
         _hyper_cache[key] = table
         _hyper_cache.move_to_end(key)
         while len(_hyper_cache) > _HYPER_CACHE_SIZE:
             _hyper_cache.popitem(last=False)
     return table
+
+
+def _constant_hyper(scratch: optim.Optimizer, steps: int) -> np.ndarray | None:
+    """The table when ``_hyper()`` does not depend on the step: evaluated once with no state at all (GD,
+    Nesterov, RMSprop, AdaDelta read only their hyperparameters), it then holds for every t. ``None`` when it
+    reads the state (the step count for bias corrections, NAdam's running product)."""
+    scratch.state = None
+    try:
+        row = scratch._hyper()
+    except AttributeError:
+        return None
+    return np.tile(np.array(row, dtype=np.float64), (steps, 1))
 
 
 def _key(surface: Surface, opt: optim.Optimizer) -> tuple:

@@ -284,3 +284,9 @@ def test_each_start_of_a_batch_runs_as_if_alone(name, optimizer, fractions):
         np.testing.assert_array_equal(together.trajectory[:, i], alone.trajectory[:, 0])
         np.testing.assert_array_equal(together.diverged_at[i], alone.diverged_at[0])
     assert np.isfinite(together.trajectory).all() and np.isfinite(together.losses).all()
+
+
+def test_a_start_where_f_is_not_finite_is_refused():
+    overflow = surfaces.rosenbrock
+    with pytest.raises(ValueError, match="not finite at the start"):
+        race(overflow, {"GD": optim.GD(lr=1e-3)}, start=(1e200, 0.0), escape=1e300)

@@ -162,6 +162,9 @@ class RaceResult:
                     "losses": run.losses.tolist(),
                     "step_sizes": run.step_sizes.tolist(),
                     "diverged_at": run.diverged_at.tolist(),
+                    "learning_rates": run.learning_rates.tolist(),
+                    "schedule": run.schedule,
+                    "backend": run.backend,
                 }
                 for name, run in self.runs.items()
             },
@@ -233,6 +236,11 @@ def race(
         raise ValueError(f"race: backend={backend!r}; choose one of {', '.join(BACKENDS)}")
 
     rates = _learning_rates(runners, schedules, steps)
+    with np.errstate(all="ignore"):
+        hessian = surface.hessian(points) if any(isinstance(o, optim.Newton) for o in runners.values()) else None
+        bad = _not_finite(surface.value(points), surface.grad(points), hessian)
+    if bad.any():
+        raise ValueError(f"race: f or its derivatives are not finite at the start(s) {points[bad].tolist()}")
 
     runs = {}
     work = steps * len(runners)
@@ -315,9 +323,6 @@ def _race_one(
         loss = surface.value(theta)
         grad = surface.grad(theta)
         hessian = surface.hessian(theta) if newton else None
-        bad = _not_finite(loss, grad, hessian)
-        if bad.any():
-            raise ValueError(f"race: f or its derivatives are not finite at start(s) {starts[bad].tolist()}")
         trajectory[0] = theta
         losses[0] = loss
         for t in range(1, steps + 1):

@@ -154,3 +154,14 @@ def test_save_validates_its_arguments(tmp_path) -> None:
     with pytest.raises(TypeError, match="JSON"):
         dl.nn.save(tmp_path / "a", net, extra={"bad": object()})
     assert not list(tmp_path.iterdir())  # no partial files left behind
+
+
+def test_the_dropout_generator_round_trips_whatever_its_bit_generator(tmp_path) -> None:
+    X, y = _data()
+    seed = np.random.Generator(np.random.MT19937(7))
+    net = dl.nn.mlp([5, 6, 3], output="softmax", dropout=0.5, seed=seed)
+    assert type(net.rng.bit_generator).__name__ == "MT19937"
+    ck = dl.nn.load(dl.nn.save(tmp_path / "mt", net))
+    assert type(ck.net.rng.bit_generator).__name__ == "MT19937"
+    assert ck.net.loss_and_grad(X, y, loss="ce") == net.loss_and_grad(X, y, loss="ce")  # same dropout mask
+    np.testing.assert_array_equal(ck.net.grads, net.grads)

@@ -42,6 +42,23 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serializable")
 
 
+def _encode_state(value: Any) -> Any:
+    """A bit generator's state as JSON-ready data (MT19937 keeps a uint32 array in it)."""
+    if isinstance(value, dict):
+        return {key: _encode_state(item) for key, item in value.items()}
+    if isinstance(value, np.ndarray):
+        return {"__ndarray__": value.tolist(), "dtype": value.dtype.name}
+    return value
+
+
+def _decode_state(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "__ndarray__" in value:
+            return np.array(value["__ndarray__"], dtype=value["dtype"])
+        return {key: _decode_state(item) for key, item in value.items()}
+    return value
+
+
 def _checkpoint_path(path: str | os.PathLike) -> Path:
     path = Path(path)
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
@@ -79,7 +96,7 @@ def save(
         "version": VERSION,
         "network": net.config(),
         "layout": [[r.layer, r.name, list(r.shape), r.offset] for r in net.layout],
-        "rng": net.rng.bit_generator.state,
+        "rng": _encode_state(net.rng.bit_generator.state),
         "optimizer": None,
         "schedule": None if schedule is None else schedule.state_dict(),
         "extra": {},
@@ -194,7 +211,7 @@ def load(path: str | os.PathLike, into: Network | None = None) -> Checkpoint:
     net.params[...] = params
     for key, array in net.state_arrays().items():
         array[...] = arrays[f"state/{key}"]
-    rng_state = meta["rng"]
+    rng_state = _decode_state(meta["rng"])
     if type(net.rng.bit_generator).__name__ != rng_state["bit_generator"]:
         bit_generator = getattr(np.random, rng_state["bit_generator"])()
         net.rng = np.random.Generator(bit_generator)

@@ -7,6 +7,7 @@ import os
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import html
+import json
 import re
 
 import numpy as np
@@ -62,3 +63,85 @@ def test_demo_quick_builds_an_index_linking_every_figure(tmp_path):
         assert nontrivial(tmp_path / f"{name}.png"), name
         assert html.escape(entry.title) in index
     assert (tmp_path / "atlas.json").exists()
+
+
+def test_race_writes_a_figure_and_its_data(tmp_path):
+    out = tmp_path / "race.png"
+    result = runner.invoke(
+        app, ["race", "rosenbrock", "--optimizers", "adam,rmsprop", "--steps", "30", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert nontrivial(out)
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert [r["optimizer"] for r in summary["runs"]] == ["Adam (lr=0.05)", "RMSprop (lr=0.01)"]
+    assert summary["steps"] == 30
+
+
+def test_race_animates_to_a_gif(tmp_path):
+    out = tmp_path / "race.gif"
+    result = runner.invoke(
+        app,
+        [
+            "race",
+            "himmelblau",
+            "--optimizers",
+            "gd",
+            "--lr",
+            "0.01",
+            "--steps",
+            "12",
+            "--start",
+            "0,0",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as gif:
+        assert gif.n_frames == 13
+
+
+def test_unknown_optimizer_lists_the_known_ones_without_traceback():
+    result = runner.invoke(app, ["race", "rosenbrock", "--optimizers", "adam,sgdd"])
+    assert result.exit_code == 1
+    assert "unknown optimizer 'sgdd'; known: gd, momentum" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_values_say_the_range():
+    result = runner.invoke(app, ["race", "rosenbrock", "--steps", "0"])
+    assert result.exit_code == 1 and "must be an integer ≥ 1" in result.output
+    result = runner.invoke(app, ["train", "moons", "--batch-size", "-3"])
+    assert result.exit_code == 1 and "must be ≥ 1, or 0" in result.output
+
+
+def test_train_writes_history_checkpoint_and_plot(tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "xor",
+            "--hidden",
+            "8",
+            "--epochs",
+            "2",
+            "--optimizer",
+            "momentum",
+            "--lr",
+            "0.05",
+            "--batch-size",
+            "64",
+            "--schedule",
+            "cosine",
+            "--clip-norm",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert history["epoch"] == [0, 1] and history["config"]["sizes"] == [2, 8, 1]
+    assert (tmp_path / "history.csv").read_text().startswith("epoch,train_loss")
+    assert (tmp_path / "model.npz").exists()
+    assert nontrivial(tmp_path / "training.png")

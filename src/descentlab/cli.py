@@ -13,6 +13,7 @@ Other front ends add their commands through a ``register(app)`` function in
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -121,6 +122,138 @@ def demo(
     console.print(f"wrote [bold]{result.index}[/] ({len(result.pages) - len(result.failures)} figures)")
     if result.failures:
         raise typer.Exit(code=1)
+
+
+def _split_list(text: str | None, what: str, convert=str) -> list:
+    """``"a,b,c"`` → ``["a", "b", "c"]`` (converted); a bad item is a ``ValueError`` naming it."""
+    if text is None:
+        return []
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    try:
+        return [convert(item) for item in items]
+    except ValueError:
+        raise ValueError(
+            f"{what}={text!r} must be a comma-separated list, e.g. {'64,64' if convert is int else '1.5,2'}"
+        ) from None
+
+
+@app.command()
+def race(
+    ctx: typer.Context,
+    surface: Annotated[str, typer.Argument(help="The loss surface, e.g. rosenbrock, himmelblau, cliff.")],
+    optimizers: Annotated[
+        str, typer.Option("--optimizers", help="Comma-separated optimizer names, e.g. adam,rmsprop,momentum.")
+    ] = "gd,momentum,nesterov,rmsprop,adam",
+    lr: Annotated[
+        float | None, typer.Option("--lr", help="One learning rate for all (default: one per optimizer).")
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", help="Optimizer steps.")] = 500,
+    start: Annotated[str | None, typer.Option("--start", help="Start point x,y (default: the surface's).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="race.png, or race.gif / race.mp4 for an animation.")] = Path(
+        "race.png"
+    ),
+) -> None:
+    """Race optimizers on a 2-D loss surface; write the figure (or animation) and race.json."""
+    from descentlab import plots, studies
+
+    with _user_errors(ctx):
+        if out.suffix.lower() not in (".png", ".svg", ".pdf", ".gif", ".mp4"):
+            raise ValueError(f"--out {out.name!r} must end in .png, .svg, .pdf, .gif or .mp4")
+        point = _split_list(start, "--start", float) or None
+        if point is not None and len(point) != 2:
+            raise ValueError(f"--start={start!r} must be two numbers x,y, e.g. -1.5,2")
+        study = studies.race(
+            surface=surface, optimizers=_split_list(optimizers, "--optimizers"), lr=lr, steps=steps, start=point
+        )
+        if out.suffix.lower() in (".gif", ".mp4"):
+            plots.animate(study.result, out, grid=study.grid)
+        else:
+            plots.save(plots.race_study(study), out)
+        table = Table("optimizer", "final f(θ)", "f − f*", "status")
+        records = []
+        for name, run in study.result.runs.items():
+            final = float(run.losses[-1, 0])
+            diverged = int(run.diverged_at[0])
+            status = f"diverged at step {diverged}" if diverged >= 0 else "finished"
+            table.add_row(name, f"{final:.4g}", f"{final - study.grid.f_min:.3g}", status)
+            records.append(
+                {
+                    "optimizer": name,
+                    "hyperparameters": run.hyperparameters,
+                    "final_loss": final,
+                    "final_point": run.trajectory[-1, 0].tolist(),
+                    "diverged_at": diverged if diverged >= 0 else None,
+                }
+            )
+        summary = {
+            "surface": study.grid.name,
+            "steps": study.result.steps,
+            "start": study.result.starts[0].tolist(),
+            "runs": records,
+        }
+        data_path = out.with_suffix(".json")
+        data_path.write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    console.print(table)
+    console.print(f"wrote [bold]{out}[/] and [bold]{data_path}[/]")
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Argument(help="A data set name, e.g. moons, circles, spirals, digits.")],
+    hidden: Annotated[str, typer.Option("--hidden", help="Hidden layer widths, comma-separated.")] = "64,64",
+    activation: Annotated[str, typer.Option("--activation", help="relu, tanh, sigmoid, leaky_relu …")] = "relu",
+    init: Annotated[str, typer.Option("--init", help="he, xavier, lecun_normal, too_small, zeros …")] = "he",
+    optimizer: Annotated[str, typer.Option("--optimizer", help="adam, momentum, rmsprop, gd …")] = "adam",
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate (default: the optimizer's).")] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Samples per step; 0 for the whole training set.")
+    ] = 32,
+    epochs: Annotated[int, typer.Option("--epochs", help="Passes through the training set.")] = 20,
+    schedule: Annotated[str | None, typer.Option("--schedule", help="constant, step, cosine, plateau …")] = None,
+    clip_norm: Annotated[float | None, typer.Option("--clip-norm", help="Clip each gradient to this norm.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the weights, split and batch order.")] = 0,
+    out: Annotated[Path, typer.Option("--out", help="Folder for history, checkpoint and plots.")] = Path("run"),
+) -> None:
+    """Train an MLP on a data set; write history.json/.csv, a checkpoint and training.png to --out."""
+    from descentlab import nn, plots, studies
+
+    with _user_errors(ctx):
+        if batch_size < 0:
+            raise ValueError(f"--batch-size={batch_size} must be ≥ 1, or 0 for full-batch descent")
+        run = studies.train_dataset(
+            dataset,
+            hidden=_split_list(hidden, "--hidden", int),
+            activation=activation,
+            init=init,
+            optimizer=optimizer,
+            lr=lr,
+            batch_size=batch_size or None,
+            epochs=epochs,
+            schedule=schedule,
+            clip_norm=clip_norm,
+            seed=seed,
+            progress=True,
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        run.history.config = run.config
+        run.history.to_json(out / "history.json")
+        run.history.to_csv(out / "history.csv")
+        run.history.to_csv(out / "steps.csv", table="steps")
+        checkpoint = nn.save(out / "model.npz", run.net, optimizer=run.optimizer, schedule=run.schedule)
+        figure = plots.save(
+            plots.history(run.history, title=f"{dataset}: MLP {run.config['sizes']}"), out / "training.png"
+        )
+    history = run.history
+    line = history.stopped_reason
+    if history.train_loss:
+        line += f"; final training loss {history.train_loss[-1]:.4g}"
+    if history.val_accuracy:
+        line += f", validation accuracy {history.val_accuracy[-1]:.1%}"
+    console.print(f"[bold yellow]{line}[/]" if history.diverged else line, highlight=False)
+    console.print(
+        f"wrote {out / 'history.json'}, history.csv, steps.csv, {checkpoint.name}, {figure.name} in [bold]{out}[/]"
+    )
 
 
 def _register_external_commands() -> None:

@@ -761,3 +761,125 @@ def health(quick: bool = False, seed: int = 0) -> TrainingCurves:
             net, Xtr, ytr, loss="ce", optimizer=opt, epochs=epochs, batch_size=64, validation=(Xva, yva), seed=seed
         )
     return TrainingCurves(histories, f"digits, MLP [64, 64, 32, 10], batch 64, {epochs} epochs")
+
+
+# ---------------------------------------------------------------------------------------------------
+# One training run, as the command line configures it
+# ---------------------------------------------------------------------------------------------------
+
+#: Schedule names accepted by :func:`make_schedule` (the command line's ``--schedule``).
+SCHEDULE_NAMES = ("constant", "step", "exponential", "inverse_time", "linear", "cosine", "warmup_cosine", "plateau")
+
+
+def make_schedule(name: str, lr0: float, total_steps: int) -> sch.Schedule:
+    """A schedule by name, scaled to a run of ``total_steps`` steps starting at ``lr0``.
+
+    ``step`` halves α four times over the run, ``exponential`` and ``inverse_time`` end near α₀/100 and
+    α₀/20, ``linear`` reaches α₀/100 halfway (Goodfellow et al.'s τ), ``cosine`` anneals to 0,
+    ``warmup_cosine`` warms up over the first 5 % first, ``plateau`` halves α when the loss stalls for
+    3 epochs (it observes the validation loss).
+    """
+    total_steps = _positive_int("make_schedule", "total_steps", total_steps)
+    key = name.strip().lower().replace("-", "_")
+    warm = max(1, total_steps // 20)
+    table = {
+        "constant": lambda: sch.Constant(lr0),
+        "step": lambda: sch.Step(lr0, factor=0.5, every=max(1, total_steps // 5)),
+        "exponential": lambda: sch.Exponential(lr0, k=4.6 / total_steps),
+        "inverse_time": lambda: sch.InverseTime(lr0, k=19.0 / total_steps),
+        "linear": lambda: sch.LinearToTau(lr0, tau=max(1, total_steps // 2)),
+        "cosine": lambda: sch.Cosine(lr0, steps=total_steps),
+        "warmup_cosine": lambda: sch.Warmup(sch.Cosine(lr0, steps=max(1, total_steps - warm)), steps=warm),
+        "plateau": lambda: sch.ReduceOnPlateau(lr0, factor=0.5, patience=3),
+    }
+    if key not in table:
+        raise ValueError(f"unknown schedule {name!r}; known: {', '.join(SCHEDULE_NAMES)}")
+    return table[key]()
+
+
+@dataclass
+class TrainingRun:
+    """What :func:`train_dataset` produced: the trained network, its history, the optimizer and schedule
+    (for checkpoints), the validation split and the configuration in plain values."""
+
+    net: object
+    history: object
+    optimizer: optim.Optimizer
+    schedule: sch.Schedule | None
+    X_val: np.ndarray
+    y_val: np.ndarray
+    config: dict
+
+
+def train_dataset(
+    dataset: str,
+    hidden: Sequence[int] = (64, 64),
+    activation: str = "relu",
+    init: str = "he",
+    optimizer: str = "adam",
+    lr: float | None = None,
+    batch_size: int | None = 32,
+    epochs: int = 20,
+    schedule: str | None = None,
+    clip_norm: float | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> TrainingRun:
+    """Train an MLP on a named data set (standardized, 20 % held out for validation) with ``dl.fit``.
+
+    The output layer and loss follow the data set's task: sigmoid + binary cross-entropy, softmax + cross-
+    entropy, or linear + mean squared error. ``lr`` defaults to the optimizer's own default.
+    """
+    from descentlab import data, nn, train
+
+    if dataset not in data.DATASETS:
+        raise ValueError(f"unknown data set {dataset!r}; known: {', '.join(data.DATASETS)}")
+    info = data.DATASETS[dataset]
+    hidden = [_positive_int("train", "hidden layer width", width) for width in hidden]
+    epochs = _positive_int("train", "epochs", epochs)
+    name = optimizer.strip().lower()
+    if name not in optim.OPTIMIZERS or name == "newton":
+        known = ", ".join(k for k in optim.OPTIMIZERS if k != "newton")
+        raise ValueError(f"unknown optimizer {optimizer!r} for training a network; known: {known}")
+    X, y = data.load(dataset)
+    (Xtr, ytr), (Xva, yva) = data.train_val_split(X, y, fraction=0.2, seed=seed)
+    Xtr, Xva, _ = data.standardize(Xtr, Xva)
+    output, loss, width = {
+        "binary": ("sigmoid", "bce", 1),
+        "multiclass": ("softmax", "ce", info.n_outputs),
+        "regression": ("linear", "mse", info.n_outputs),
+    }[info.task]
+    sizes = [Xtr.shape[1], *hidden, width]
+    net = nn.mlp(sizes, activation=activation, output=output, init=init, seed=seed)
+    opt = optim.make_optimizer(name) if lr is None else optim.make_optimizer(name, lr=lr)
+    steps_per_epoch = data.batch_count(len(Xtr), batch_size)
+    sched = None if schedule is None else make_schedule(schedule, opt.lr, epochs * steps_per_epoch)
+    history = train.fit(
+        net,
+        Xtr,
+        ytr,
+        loss=loss,
+        optimizer=opt,
+        epochs=epochs,
+        batch_size=batch_size,
+        schedule=sched,
+        clip_norm=clip_norm,
+        validation=(Xva, yva),
+        seed=seed,
+        progress=progress,
+    )
+    config = {
+        "dataset": dataset,
+        "sizes": sizes,
+        "activation": activation,
+        "init": init,
+        "output": output,
+        "loss": loss,
+        "optimizer": opt.hyperparameters() | {"name": name},
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "schedule": None if sched is None else sched.config(),
+        "clip_norm": clip_norm,
+        "seed": seed,
+    }
+    return TrainingRun(net, history, opt, sched, Xva, np.asarray(yva), config)

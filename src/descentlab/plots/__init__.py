@@ -4,7 +4,15 @@ histories) and returns a :class:`matplotlib.figure.Figure`; nothing here compute
     fig = dl.plots.race(dl.surfaces.race(...)); dl.plots.save(fig, "race.png")
 """
 
-from descentlab.plots.networks import batch_norm, batch_regimes, decision_boundary, health, initialization, lr_range
+from descentlab.plots.networks import (
+    batch_norm,
+    batch_regimes,
+    decision_boundary,
+    health,
+    history,
+    initialization,
+    lr_range,
+)
 from descentlab.plots.optim import effective_step, ewa, schedules
 from descentlab.plots.style import PALETTE, colour, colours, new_figure, save
 from descentlab.plots.surfaces import (
@@ -33,6 +41,7 @@ __all__ = [
     "ewa",
     "explain",
     "health",
+    "history",
     "initialization",
     "learning_rates",
     "local_minima",

@@ -283,4 +283,37 @@ def health(curves: TrainingCurves) -> Figure:
     return fig
 
 
-__all__ = ["batch_norm", "batch_regimes", "decision_boundary", "health", "initialization", "lr_range"]
+def history(record, title: str = "Training") -> Figure:
+    """One training run (a :class:`descentlab.train.History`): losses, accuracy, learning rate per step and
+    gradient norm per layer — the figure ``descentlab train`` writes."""
+    fig = new_figure(16, 9)
+    (loss_ax, acc_ax), (lr_ax, grad_ax) = fig.subplots(2, 2)
+    epochs = np.asarray(record.epoch) + 1
+    loss_ax.plot(epochs, record.train_loss, "-o", ms=3, color=colour("train", 0), label="training")
+    if record.val_loss:
+        loss_ax.plot(epochs, record.val_loss, "-o", ms=3, color=colour("validation", 1), label="validation")
+    if record.diverged and len(epochs):
+        loss_ax.plot(epochs[-1], record.train_loss[-1], "X", ms=11, color="#d50000", mec="black", label="diverged")
+    loss_ax.set(yscale="log", xlabel="epoch", ylabel="loss (log scale)", title="Loss")
+    loss_ax.legend(fontsize=8)
+    if record.train_accuracy:
+        acc_ax.plot(epochs, record.train_accuracy, "-o", ms=3, color=colour("train", 0), label="training")
+    if record.val_accuracy:
+        acc_ax.plot(epochs, record.val_accuracy, "-o", ms=3, color=colour("validation", 1), label="validation")
+    acc_ax.set(xlabel="epoch", ylabel="accuracy", title="Accuracy (classification only)")
+    if record.train_accuracy or record.val_accuracy:
+        acc_ax.legend(fontsize=8)
+    steps = np.arange(len(record.step_lr))
+    lr_ax.plot(steps, record.step_lr, color="#37474f", lw=1.5)
+    lr_ax.set(xlabel="step", ylabel="learning rate α_t", title="Learning rate at every step (schedule)")
+    for i, (layer, norms) in enumerate(record.grad_norms.items()):
+        grad_ax.plot(epochs[: len(norms)], norms, "-o", ms=3, color=colour(f"layer {layer}", i), label=layer)
+    grad_ax.set(yscale="log", xlabel="epoch", ylabel="‖∂J/∂θ_layer‖ (log scale)", title="Gradient norm per layer")
+    if record.grad_norms:
+        grad_ax.legend(fontsize=8, ncol=2)
+    reason = record.stopped_reason.split(":")[0]  # the headline; the full message is in history.json
+    fig.suptitle(f"{title} — {reason}" if reason else title)
+    return fig
+
+
+__all__ = ["batch_norm", "batch_regimes", "decision_boundary", "health", "history", "initialization", "lr_range"]

@@ -192,8 +192,10 @@ def test_network_rejects_reused_layers_and_inconsistent_widths() -> None:
     Network([Dense(2, 3), relu])
     with pytest.raises(ValueError, match="one network only"):
         Network([Dense(2, 3), relu])
+    first = Dense(2, 3)
     with pytest.raises(ValueError, match="fan_in=3"):
-        Network([Dense(2, 3), Dense(4, 1)])
+        Network([first, Dense(4, 1)])
+    assert Network([first, Dense(3, 1)]).n_params == 13  # a failed construction does not claim its layers
     with pytest.raises(ValueError, match="input_dim"):
         Network([ReLU()])
 

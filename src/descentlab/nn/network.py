@@ -118,19 +118,23 @@ class Network:
         width = self.input_dim
         layout: list[ParamRecord] = []
         offset = 0
+        names = []
         for layer in layers:
             kind = type(layer).__name__.lower()
-            layer.name = f"{kind}{counts.get(kind, 0)}"
+            names.append(f"{kind}{counts.get(kind, 0)}")
             counts[kind] = counts.get(kind, 0) + 1
             width = layer.build(width, self.dtype)
             for key, shape in layer.param_shapes().items():
-                layout.append(ParamRecord(layer.name, key, tuple(shape), offset))
+                layout.append(ParamRecord(names[-1], key, tuple(shape), offset))
                 offset += math.prod(shape)
+        if isinstance(self._output_layer, Softmax) and width < 2:
+            raise ValueError(f"{owner}: a softmax output needs at least 2 units, got {width}; use a sigmoid output")
+        # Only a network that was built claims its layers (a failed construction leaves them reusable).
+        for layer, name in zip(layers, names, strict=True):
+            layer.name = name
             if isinstance(layer, Dropout):
                 layer.rng = self.rng
         self.output_dim = width
-        if isinstance(self._output_layer, Softmax) and width < 2:
-            raise ValueError(f"{owner}: a softmax output needs at least 2 units, got {width}; use a sigmoid output")
         self.layout = layout
         self.params = np.zeros(offset, dtype=self.dtype)
         self.grads = np.zeros(offset, dtype=self.dtype)

@@ -489,7 +489,7 @@ def plateau_hessian(x, y, a, b):
 
 plateau = Surface(
     name="plateau",
-    description="A flat plateau (gradients ≲ 1e-3) around a basin: GD stalls, Adam's normalized step crosses it.",
+    description="A flat plateau (|∇f| ≈ 2e-3 at the start) around a basin: GD stalls, Adam's normalized step crosses.",
     value_fn=plateau_value,
     grad_fn=plateau_grad,
     hessian_fn=plateau_hessian,

@@ -575,8 +575,9 @@ class LocalMinimaStudy:
 
 def local_minima(quick: bool = False, seed: int = 0) -> LocalMinimaStudy:
     """Gradient descent ends in the minimum whose basin it starts in; restarting from random points and
-    keeping the best result finds the global minimum of a rugged surface with high probability."""
-    from descentlab import surfaces
+    keeping the best result finds the global minimum of a rugged surface with high probability
+    (``dl.search.random_restarts``)."""
+    from descentlab import search, surfaces
 
     rng = np.random.default_rng(seed)
     himmelblau = surfaces.get("himmelblau")
@@ -595,15 +596,11 @@ def local_minima(quick: bool = False, seed: int = 0) -> LocalMinimaStudy:
 
     rastrigin = surfaces.get("rastrigin")
     k = 40 if quick else 200
-    (a0, a1), (b0, b1) = _bounds(rastrigin)
-    random_starts = np.column_stack([rng.uniform(a0, a1, k), rng.uniform(b0, b1, k)])
-    restarts = surfaces.race(
-        rastrigin,
-        {"GD (lr=0.002)": optim.GD(lr=0.002, nonfinite="skip")},
-        starts=random_starts,
-        steps=100 if quick else 300,
+    found = search.random_restarts(
+        rastrigin, k, local_search=optim.GD(lr=0.002, nonfinite="skip"), seed=seed, steps=100 if quick else 300
     )
-    final = restarts.runs["GD (lr=0.002)"].losses[-1]
+    restarts = found.race
+    final = found.scores
     orders = np.stack([rng.permutation(k) for _ in range(50)])
     best_of = np.minimum.accumulate(final[orders], axis=1)
     return LocalMinimaStudy(

@@ -481,3 +481,50 @@ def test_every_loss_gives_probabilities_for_the_boundary(loss):
     boundary = np.array(frame["boundary"], dtype=float)
     assert np.all((boundary >= 0) & (boundary <= 1))
     assert frame["status"] == "finished" and len(frame["history"]["train_loss"]) == 2
+
+
+# ---- the command and the server entry point ------------------------------------------------------------------
+def test_serve_binds_loopback_by_default_and_prints_the_address(monkeypatch, capsys):
+    import uvicorn
+
+    from descentlab.web import serve
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(options))
+    serve(port=8123)
+    assert calls[0]["host"] == "127.0.0.1" and calls[0]["port"] == 8123
+    assert calls[0]["ws_max_size"] == LIMITS.max_body_bytes
+    assert "http://127.0.0.1:8123/race" in capsys.readouterr().out
+    serve(host="0.0.0.0", port=8124)
+    assert "reachable from other machines" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("port", [-1, 70000, "8050", True])
+def test_serve_rejects_a_bad_port(port):
+    from descentlab.web import serve
+
+    with pytest.raises(ValueError, match="port"):
+        serve(port=port)
+
+
+def test_register_adds_the_playground_command(monkeypatch):
+    typer = pytest.importorskip("typer", reason="the command needs the cli extra")
+    from typer.testing import CliRunner
+
+    import descentlab.web as web
+
+    app = typer.Typer()
+
+    @app.command()
+    def other() -> None:
+        """A second command, as in the real CLI (typer flattens a single-command app)."""
+
+    web.register(app)
+    runner = CliRunner()
+    help_text = runner.invoke(app, ["playground", "--help"]).output
+    assert "--port" in help_text and "--host" in help_text
+    calls = []
+    monkeypatch.setattr(web, "serve", lambda host, port: calls.append((host, port)))
+    assert runner.invoke(app, ["playground", "--port", "9000"]).exit_code == 0
+    assert calls == [("127.0.0.1", 9000)]
+    assert runner.invoke(app, ["playground", "--port", "70000"]).exit_code != 0

@@ -124,11 +124,14 @@ function displayLevels(z) {
   return z.map((row) => row.map((v) => (v === null ? null : Math.log10(v - zMin + delta))));
 }
 
-function sharedLayout() {
+// Both layers use the same fixed margins (no automatic expansion) so that their axes coincide exactly;
+// only the background draws the axes.
+function sharedLayout(axesVisible) {
+  const axis = (range, title) => ({ range, fixedrange: true, visible: axesVisible, title: { text: title } });
   return {
-    margin: { l: 45, r: 10, t: 30, b: 60 },
-    xaxis: { range: grid.bounds[0], title: { text: "θ₁" }, fixedrange: true },
-    yaxis: { range: grid.bounds[1], title: { text: "θ₂" }, fixedrange: true },
+    margin: { l: 45, r: 10, t: 30, b: 95, autoexpand: false },
+    xaxis: axis(grid.bounds[0], "θ₁"),
+    yaxis: axis(grid.bounds[1], "θ₂"),
     dragmode: false,
   };
 }
@@ -153,7 +156,7 @@ async function loadSurface(name) {
   await Plotly.newPlot(
     backgroundDiv,
     [contour],
-    { ...sharedLayout(), title: { text: `${grid.name}: click to place starts`, font: { size: 13 } }, showlegend: false },
+    { ...sharedLayout(true), title: { text: `${grid.name}: click to place starts`, font: { size: 13 } }, showlegend: false },
     { ...config, staticPlot: true },
   );
   const overlay = [
@@ -180,11 +183,11 @@ async function loadSurface(name) {
     contourDiv,
     overlay,
     {
-      ...sharedLayout(),
+      ...sharedLayout(false),
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "rgba(0,0,0,0)",
       showlegend: true,
-      legend: { orientation: "h", y: -0.16 },
+      legend: { orientation: "h", x: 0, y: -0.15, yanchor: "top" },
       hovermode: "closest",
     },
     config,
@@ -251,7 +254,8 @@ function runTraces(result) {
     run.starts.forEach((start, s) => {
       const n = start.losses.length;
       const customdata = start.losses.map((loss, t) => [t, loss]);
-      const name = run.starts.length > 1 ? `${run.label} (start ${s + 1})` : run.label;
+      const where = run.starts.length > 1 ? ` (start ${s + 1})` : "";
+      const name = run.label;
       paths.push({
         full: { x: start.trajectory[0], y: start.trajectory[1], customdata },
         trace: {
@@ -265,7 +269,7 @@ function runTraces(result) {
           customdata: [],
           line: { color, width: 2 },
           marker: { color, size: 3 },
-          hovertemplate: `<b>${run.label}</b><br>step %{customdata[0]}<br>θ = (%{x:.4f}, %{y:.4f})<br>loss %{customdata[1]:.4g}<extra></extra>`,
+          hovertemplate: `<b>${run.label}</b>${where}<br>step %{customdata[0]}<br>θ = (%{x:.4f}, %{y:.4f})<br>loss %{customdata[1]:.4g}<extra></extra>`,
         },
         length: n,
       });
@@ -281,7 +285,7 @@ function runTraces(result) {
           y: [],
           customdata: [],
           line: { color, width: 2, dash: ["solid", "dot", "dash", "longdash", "dashdot"][s % 5] },
-          hovertemplate: `<b>${run.label}</b><br>step %{x}<br>θ = (%{customdata[2]:.4f}, %{customdata[3]:.4f})<br>loss %{y:.4g}<extra></extra>`,
+          hovertemplate: `<b>${run.label}</b>${where}<br>step %{x}<br>θ = (%{customdata[2]:.4f}, %{customdata[3]:.4f})<br>loss %{y:.4g}<extra></extra>`,
         },
         length: n,
       });

@@ -190,10 +190,10 @@ function drawIntroduction(message) {
     ],
     {
       margin: { l: 55, r: 10, t: 30, b: 35 },
-      title: { text: "loss vs epoch", font: { size: 13 } },
+      title: { text: "loss vs epoch", font: { size: 13 }, x: 0.02, xanchor: "left" },
       xaxis: { title: { text: "epoch" } },
       yaxis: { title: { text: "loss" } },
-      legend: { orientation: "h", y: 1.12 },
+      legend: { orientation: "h", x: 1, xanchor: "right", y: 1.14 },
     },
     { responsive: true, displaylogo: false },
   );
@@ -209,10 +209,10 @@ function drawIntroduction(message) {
     })),
     {
       margin: { l: 55, r: 10, t: 30, b: 35 },
-      title: { text: "gradient norm per layer (last step of each epoch)", font: { size: 13 } },
+      title: { text: "gradient norm per layer (last step of each epoch)", font: { size: 13 }, x: 0.02, xanchor: "left" },
       xaxis: { title: { text: "epoch" } },
       yaxis: { title: { text: "norm" }, type: "log" },
-      legend: { orientation: "h", y: 1.15 },
+      legend: { orientation: "h", x: 1, xanchor: "right", y: 1.14 },
     },
     { responsive: true, displaylogo: false },
   );

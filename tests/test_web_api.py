@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import numpy as np
 import pytest
@@ -528,3 +529,40 @@ def test_register_adds_the_playground_command(monkeypatch):
     assert runner.invoke(app, ["playground", "--port", "9000"]).exit_code == 0
     assert calls == [("127.0.0.1", 9000)]
     assert runner.invoke(app, ["playground", "--port", "70000"]).exit_code != 0
+
+    def missing_extra(host, port):
+        raise ImportError("the playground needs the web extra: pip install 'descentlab[web]'")
+
+    monkeypatch.setattr(web, "serve", missing_extra)
+    result = runner.invoke(app, ["playground"])
+    assert result.exit_code == 1 and "pip install 'descentlab[web]'" in result.output
+
+
+def test_the_playground_command_serves_on_loopback_and_prints_its_address():
+    pytest.importorskip("typer", reason="the command needs the cli extra")
+    import socket
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-c", "from descentlab.cli import app; app()", "playground", "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert f"http://127.0.0.1:{port}/race" in line, line + process.stderr.read()
+        for _ in range(100):  # the address is printed just before the socket opens
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/race", timeout=5) as response:
+                    assert response.status == 200 and b"/vendor/plotly.min.js" in response.read()
+                break
+            except urllib.error.URLError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the playground did not answer")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -50,16 +50,10 @@ def serve(host: str = "127.0.0.1", port: int = 8050) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``playground`` command to a typer application (the ``descentlab`` CLI)."""
-    import typer
+    """Add the ``playground`` command to a typer application (see :mod:`descentlab.web.cli`)."""
+    from descentlab.web.cli import register as _register
 
-    @app.command("playground")
-    def playground(
-        port: int = typer.Option(8050, "--port", min=0, max=65535, help="TCP port to listen on."),
-        host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind; the default is loopback only."),
-    ) -> None:
-        """Start the playground web app (Race and Train pages) and print its address."""
-        serve(host=host, port=port)
+    _register(app)
 
 
 __all__ = ["create_app", "register", "serve"]

@@ -257,12 +257,16 @@ def train(
 
 
 def _register_external_commands() -> None:
-    """Commands defined by other front ends (``compare``, ``report``, ``playground``) join this app."""
+    """Commands defined by other front ends (``compare``, ``report``, ``playground``) join this app through
+    a ``register(app)`` function in their module."""
     for module_name in ("descentlab.experiments.cli", "descentlab.web.cli"):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
-            if error.name == module_name:
+            # Absent front end, or one whose optional third-party dependency is not installed: the other
+            # commands still work. A missing descentlab module inside it is a bug and is raised.
+            missing = error.name or ""
+            if missing == module_name or not missing.startswith("descentlab"):
                 continue
             raise
         module.register(app)

@@ -145,3 +145,11 @@ def test_train_writes_history_checkpoint_and_plot(tmp_path):
     assert (tmp_path / "history.csv").read_text().startswith("epoch,train_loss")
     assert (tmp_path / "model.npz").exists()
     assert nontrivial(tmp_path / "training.png")
+
+
+def test_explain_prints_the_trace_and_draws_it(tmp_path):
+    out = tmp_path / "explain.png"
+    result = runner.invoke(app, ["explain", "momentum", "--steps", "3", "--lr", "0.001", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "velocity" in result.output and "θ ← θ − 0.001·v" in result.output
+    assert nontrivial(out)

@@ -3,6 +3,7 @@
     descentlab demo [--out atlas] [--quick]         every study as an atlas with index.html
     descentlab study NAME | --list                  one figure of the course
     descentlab race SURFACE --optimizers adam,rmsprop --steps 300 --out race.gif
+    descentlab explain adam --surface rosenbrock --steps 10 the first steps, every quantity
     descentlab train moons --hidden 64,64 --optimizer adam --lr 1e-3 --epochs 50 --out run/
 
 Errors are one readable line and a non-zero exit; ``--debug`` (before the command) shows the traceback.
@@ -195,6 +196,26 @@ def race(
         data_path.write_text(json.dumps(summary, indent=1), encoding="utf-8")
     console.print(table)
     console.print(f"wrote [bold]{out}[/] and [bold]{data_path}[/]")
+
+
+@app.command()
+def explain(
+    ctx: typer.Context,
+    optimizer: Annotated[str, typer.Argument(help="The optimizer to explain, e.g. adam, momentum, rmsprop.")] = "adam",
+    surface: Annotated[str, typer.Option("--surface", help="The loss surface it descends.")] = "rosenbrock",
+    steps: Annotated[int, typer.Option("--steps", help="How many first steps to trace.")] = 10,
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate (default: one that suits it).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="The figure to write.")] = Path("explain.png"),
+) -> None:
+    """Step through an optimizer's first steps: print every intermediate quantity, draw the vectors."""
+    from descentlab import plots, studies
+
+    with _user_errors(ctx):
+        study = studies.explain(optimizer=optimizer, surface=surface, steps=steps, lr=lr)
+        plots.save(plots.explain(study), out)
+    console.print(study.equations, highlight=False)
+    console.print(study.trace.to_table(), highlight=False, soft_wrap=True)
+    console.print(f"wrote [bold]{out}[/]")
 
 
 @app.command()

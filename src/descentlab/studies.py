@@ -146,16 +146,6 @@ def effective_step(quick: bool = False, seed: int = 0) -> EffectiveStepStudy:
     return EffectiveStepStudy(np.arange(1, n + 1), grads, switch, drop, effective, hyper)
 
 
-__all__ = [
-    "EWAStudy",
-    "EffectiveStepStudy",
-    "ScheduleCurves",
-    "effective_step",
-    "ewa",
-    "schedules",
-]
-
-
 # ---------------------------------------------------------------------------------------------------
 # Loss surfaces
 # ---------------------------------------------------------------------------------------------------
@@ -182,21 +172,19 @@ def surface_grid(
     ylim: tuple[float, float] | None = None,
     n: int = 200,
 ) -> SurfaceGrid:
-    """Evaluate ``surface`` on an n×n grid over its bounds, or over ``xlim`` × ``ylim`` when given."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"surface_grid: n={n!r} must be an integer ≥ 2, e.g. 200")
-    (x0, x1), (y0, y1) = _bounds(surface)
-    x0, x1 = xlim if xlim is not None else (x0, x1)
-    y0, y1 = ylim if ylim is not None else (y0, y1)
-    X, Y = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
-    with np.errstate(over="ignore", invalid="ignore"):
-        Z = np.asarray(surface.value(np.column_stack([X.ravel(), Y.ravel()])), dtype=float).reshape(X.shape)
-    minima = np.asarray(surface.minima, dtype=float).reshape(-1, 2)
-    if len(minima):
-        f_min = float(np.min(surface.value(minima)))
-    else:
+    """``dl.surfaces.grid`` over the surface's bounds, or over ``xlim`` × ``ylim`` when given, with its
+    known minima and f* (the lowest value on the grid for a surface unbounded below)."""
+    from descentlab import surfaces
+
+    surf = _surface(surface)
+    (x0, x1), (y0, y1) = surf.bounds
+    bounds = (xlim if xlim is not None else (x0, x1), ylim if ylim is not None else (y0, y1))
+    X, Y, Z = surfaces.grid(surf, n, bounds=bounds)
+    Z = np.asarray(Z, dtype=float)
+    f_min = float(surf.minimum_value)
+    if not np.isfinite(f_min):
         f_min = float(np.nanmin(np.where(np.isfinite(Z), Z, np.nan)))
-    return SurfaceGrid(X, Y, Z, minima, _surface_name(surface), f_min)
+    return SurfaceGrid(X, Y, Z, np.asarray(surf.minima, dtype=float).reshape(-1, 2), surf.name, f_min)
 
 
 @dataclass
@@ -223,12 +211,14 @@ def explain(
     surface="rosenbrock",
     steps: int | None = None,
     start: tuple[float, float] | None = None,
+    lr: float | None = None,
 ) -> ExplainStudy:
-    """Trace ``optimizer`` (a name with the study's default rate, or an instance) for its first ``steps``
-    steps on ``surface``: every intermediate quantity (``dl.optim.trace``) and the points it visits."""
+    """Trace ``optimizer`` (a name with the study's default rate or ``lr``, or an instance) for its first
+    ``steps`` steps on ``surface``: every intermediate quantity (``dl.optim.trace``) and the points it visits.
+    Newton is not traced (its step needs the Hessian, which ``trace`` does not pass)."""
     surf = _surface(surface)
-    opt = _optimizer(optimizer, _EXPLAIN_LR)
-    steps = (6 if quick else 10) if steps is None else steps
+    opt = _optimizer(optimizer, _EXPLAIN_LR if lr is None else dict.fromkeys(_EXPLAIN_LR, lr))
+    steps = (6 if quick else 10) if steps is None else _positive_int("explain", "steps", steps)
     theta0 = np.asarray(surf.start if start is None else start, dtype=float)
     record = optim.trace(opt, surf.grad, theta0, steps=steps)
     thetas = record.column("theta")
@@ -269,21 +259,10 @@ def _optimizer(spec: str | optim.Optimizer, default_lrs: dict[str, float]) -> op
 
 
 def _surface(surface):
-    """A surface object from its name (``dl.surfaces.get``) or the object itself."""
-    if not isinstance(surface, str):
-        return surface
+    """A surface from its name, or the surface itself (``dl.surfaces.get`` accepts both)."""
     from descentlab import surfaces
 
     return surfaces.get(surface)
-
-
-def _bounds(surface) -> tuple[tuple[float, float], tuple[float, float]]:
-    bounds = np.asarray(surface.bounds, dtype=float).reshape(2, 2)
-    return (float(bounds[0, 0]), float(bounds[0, 1])), (float(bounds[1, 0]), float(bounds[1, 1]))
-
-
-def _surface_name(surface) -> str:
-    return str(getattr(surface, "name", type(surface).__name__))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -582,7 +561,7 @@ def local_minima(quick: bool = False, seed: int = 0) -> LocalMinimaStudy:
     rng = np.random.default_rng(seed)
     himmelblau = surfaces.get("himmelblau")
     side = 7 if quick else 13
-    (x0, x1), (y0, y1) = _bounds(himmelblau)
+    (x0, x1), (y0, y1) = himmelblau.bounds
     gx, gy = np.meshgrid(np.linspace(x0 + 0.5, x1 - 0.5, side), np.linspace(y0 + 0.5, y1 - 0.5, side))
     starts = np.column_stack([gx.ravel(), gy.ravel()])
     steps = 150 if quick else 400
@@ -880,3 +859,43 @@ def train_dataset(
         "seed": seed,
     }
     return TrainingRun(net, history, opt, sched, Xva, np.asarray(yva), config)
+
+
+__all__ = [
+    "DEFAULT_RACERS",
+    "INIT_CASES",
+    "RACE_LRS",
+    "SCHEDULE_NAMES",
+    "ClippingStudy",
+    "EWAStudy",
+    "EffectiveStepStudy",
+    "ExplainStudy",
+    "InitRun",
+    "InitStudy",
+    "LearningRateStudy",
+    "LocalMinimaStudy",
+    "RaceStudy",
+    "RangeTestStudy",
+    "ScheduleCurves",
+    "SecondOrderStudy",
+    "SurfaceGrid",
+    "TrainingCurves",
+    "TrainingRun",
+    "batch_norm",
+    "batch_regimes",
+    "clipping",
+    "effective_step",
+    "ewa",
+    "explain",
+    "health",
+    "initialization",
+    "learning_rates",
+    "local_minima",
+    "lr_range",
+    "make_schedule",
+    "race",
+    "schedules",
+    "second_order",
+    "surface_grid",
+    "train_dataset",
+]

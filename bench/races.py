@@ -112,26 +112,32 @@ def torch_batch(steps: int, starts: int):
 
 
 def surfaces_race(steps: int, starts: int | None):
-    """``descentlab.surfaces.race`` over the 8 optimizers from one start, or Adam from ``starts`` starts."""
+    """``descentlab.surfaces.race`` over the 8 optimizers from one start, or Adam from ``starts`` starts;
+    with the loop it chose (``portable`` or ``compiled``) after a first, untimed race."""
     try:
         from descentlab.surfaces import race
     except ImportError:
-        return None
+        return None, ""
     if starts is None:
         racers = {name: dl.optim.make_optimizer(name, **hp) for name, hp in RACERS.items()}
-        return lambda: race("rosenbrock", racers, start=START, steps=steps)
-    points = np.random.default_rng(0).uniform(-2.0, 2.0, (starts, 2))
-    return lambda: race("rosenbrock", {"adam": dl.optim.Adam(lr=5e-2)}, starts=points, steps=steps)
+        kwargs = {"start": START}
+    else:
+        racers = {"adam": dl.optim.Adam(lr=5e-2)}
+        kwargs = {"starts": np.random.default_rng(0).uniform(-2.0, 2.0, (starts, 2))}
+    backends = sorted({run.backend for run in race("rosenbrock", racers, steps=steps, **kwargs).runs.values()})
+    return (lambda: race("rosenbrock", racers, steps=steps, **kwargs)), f" ({'/'.join(backends)} loop)"
 
 
 def report(cfg: dict) -> str:
     steps, starts = cfg["race_steps"], cfg["race_starts"]
+    eight, eight_backend = surfaces_race(steps, None)
+    batch, batch_backend = surfaces_race(steps, starts)
     makers = {
         f"descentlab: 8 optimizers × {steps} steps": descentlab_eight(steps),
-        f"descentlab.surfaces.race: 8 optimizers × {steps} steps": surfaces_race(steps, None),
+        f"descentlab.surfaces.race: 8 optimizers × {steps} steps{eight_backend}": eight,
         f"PyTorch: 8 optimizers × {steps} steps": torch_eight(steps),
         f"descentlab: Adam, {starts} starts × {steps} steps (one batch)": descentlab_batch(steps, starts),
-        f"descentlab.surfaces.race: Adam, {starts} starts × {steps} steps": surfaces_race(steps, starts),
+        f"descentlab.surfaces.race: Adam, {starts} starts × {steps} steps{batch_backend}": batch,
         f"PyTorch: Adam, {starts} starts × {steps} steps (one batch)": torch_batch(steps, starts),
     }
     missing = [name for name, race in makers.items() if race is None]

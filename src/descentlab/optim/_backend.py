@@ -50,7 +50,7 @@ CHUNK = 16384  # elements: 64 KiB per float32 array, so a chunk's temporaries st
 # portable path ~1 µs per NumPy operation of the rule, so the fast path wins from a handful of elements.
 FAST_MIN_SIZE = 64
 # Below this one thread does the step: waking pool threads (tens of µs) costs more than they save.
-PARALLEL_MIN_SIZE = 1 << 19
+PARALLEL_MIN_SIZE = 1 << 20
 # The non-finite check reads one array (a tenth of an Adam step's traffic): compiled from this size (below,
 # NumPy's reduction is as fast), split across threads only from the larger one.
 CHECK_MIN_SIZE = 1 << 12

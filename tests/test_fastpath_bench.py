@@ -84,6 +84,6 @@ def test_training_and_races_name_their_peers(report):
     training = report.split("## Training")[1].split("## ")[0]
     for name in ("descentlab", "PyTorch, fused Adam", "scikit-learn MLPClassifier", "8 GEMMs alone (NumPy)"):
         assert name in training
-    assert "Where descentlab's loop spends an epoch" in training
+    assert "Where descentlab's time goes in an epoch" in training and "descentlab.fit, batch 128: profile" in training
     races = report.split("## Races on Rosenbrock")[1]
     assert "8 optimizers" in races and "starts" in races

@@ -3,6 +3,7 @@
 net = dl.nn.mlp([2, 16, 16, 1], activation="relu", output="sigmoid", init="he", seed=0)
 J = net.loss_and_grad(X, y, loss="bce")     # fills net.grads
 opt.step(net.params, net.grads)             # one step for the whole network
+dl.nn.save("run.npz", net, optimizer=opt)   # plain arrays + JSON; dl.nn.load("run.npz") resumes it
 """
 
 from descentlab.nn.checkpoint import Checkpoint, load, save

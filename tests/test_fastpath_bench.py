@@ -60,7 +60,7 @@ def test_goals_table_covers_every_rule_and_size(report):
     assert {row.split("|")[1].strip() for row in rows} == {"Adam", "RMSprop", "Momentum", "AdaGrad"}
     assert len(rows) == 4 * 2  # the quick sizes
     for row in rows:
-        ratio = row.split("|")[5].strip()
+        ratio = row.split("|")[6].strip()  # descentlab ÷ bound, update + check
         assert float(ratio) > 0
 
 

@@ -22,7 +22,7 @@ import descentlab as dl
 from descentlab.web import create_app
 from descentlab.web.app import plotly_js
 from descentlab.web.notes import OPTIMIZER_NOTES
-from descentlab.web.schemas import LIMITS, Limits, TrainConfig
+from descentlab.web.schemas import LIMITS, SERVER_LIMITS, ServerLimits, TrainConfig
 from descentlab.web.training import TrainingRun
 
 SURFACE = "rosenbrock"
@@ -293,7 +293,7 @@ def test_race_rejects_malformed_json(client):
 
 
 def test_oversized_body_is_refused_before_parsing(client):
-    body = race_body(padding="x" * (LIMITS.max_body_bytes + 1))
+    body = race_body(padding="x" * (SERVER_LIMITS.max_body_bytes + 1))
     assert_error(client.post("/api/race", json=body), 413, "exceeds")
 
 
@@ -409,7 +409,7 @@ def test_a_playing_run_waits_for_the_page_to_draw(client):
         (json.dumps({"type": "configure", "config": EASY | {"dataset": "mnist"}}), "dataset"),
         (json.dumps({"type": "configure", "config": EASY | {"optimizer": racer("adam", beta2=1.5)}}), "beta2"),
         (json.dumps({"type": "configure", "config": "moons"}), "valid dictionary"),
-        ("x" * (LIMITS.max_body_bytes + 1), "the limit is"),
+        ("x" * (SERVER_LIMITS.max_body_bytes + 1), "the limit is"),
     ],
 )
 def test_bad_training_commands_answer_an_error_and_keep_the_connection(client, message, fragment):
@@ -417,6 +417,15 @@ def test_bad_training_commands_answer_an_error_and_keep_the_connection(client, m
         ws.send_text(message)
         error = ws.receive_json()
         assert error["type"] == "error" and fragment in error["message"], error
+        send(ws, "configure", config=EASY | {"epochs": 1})
+        assert ws.receive_json()["type"] == "ready"
+
+
+def test_a_binary_message_is_refused_readably(client):
+    with client.websocket_connect("/api/train") as ws:
+        ws.send_bytes(b"\x00\x01")
+        error = ws.receive_json()
+        assert error["type"] == "error" and "text messages" in error["message"]
         send(ws, "configure", config=EASY | {"epochs": 1})
         assert ws.receive_json()["type"] == "ready"
 
@@ -448,7 +457,7 @@ def test_clients_do_not_affect_each_other(client):
 
 
 def test_training_sessions_are_bounded():
-    with TestClient(create_app(Limits(max_training_sessions=1))) as small:
+    with TestClient(create_app(ServerLimits(max_training_sessions=1))) as small:
         with small.websocket_connect("/api/train") as first:
             with small.websocket_connect("/api/train") as second:
                 error = second.receive_json()
@@ -494,7 +503,7 @@ def test_serve_binds_loopback_by_default_and_prints_the_address(monkeypatch, cap
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(options))
     serve(port=8123)
     assert calls[0]["host"] == "127.0.0.1" and calls[0]["port"] == 8123
-    assert calls[0]["ws_max_size"] == LIMITS.max_body_bytes
+    assert calls[0]["ws_max_size"] == SERVER_LIMITS.max_body_bytes
     assert "http://127.0.0.1:8123/race" in capsys.readouterr().out
     serve(host="0.0.0.0", port=8124)
     assert "reachable from other machines" in capsys.readouterr().out

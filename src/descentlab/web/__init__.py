@@ -18,12 +18,13 @@ if TYPE_CHECKING:
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-def create_app(limits: Any = None) -> Any:
-    """The ASGI application (FastAPI), with :class:`~descentlab.web.schemas.Limits` (defaults when ``None``)."""
+def create_app(server_limits: Any = None) -> Any:
+    """The ASGI application (FastAPI); ``server_limits`` is a :class:`~descentlab.web.schemas.ServerLimits`
+    (the defaults when ``None``)."""
     from descentlab.web.app import create_app as _create_app
-    from descentlab.web.schemas import LIMITS
+    from descentlab.web.schemas import SERVER_LIMITS
 
-    return _create_app(LIMITS if limits is None else limits)
+    return _create_app(SERVER_LIMITS if server_limits is None else server_limits)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8050) -> None:
@@ -40,13 +41,13 @@ def serve(host: str = "127.0.0.1", port: int = 8050) -> None:
             "the playground needs the web extra: pip install 'descentlab[web]' (fastapi, uvicorn, plotly)"
         ) from error
     from descentlab.web.app import create_app as _create_app
-    from descentlab.web.schemas import LIMITS
+    from descentlab.web.schemas import SERVER_LIMITS
 
     if host not in LOOPBACK_HOSTS:
         print(f"warning: binding to {host} makes the playground reachable from other machines")
     shown = f"[{host}]" if ":" in host else host
     print(f"descentlab playground: http://{shown}:{port}/race  (Ctrl+C to stop)", flush=True)
-    uvicorn.run(_create_app(), host=host, port=port, log_level="warning", ws_max_size=LIMITS.max_body_bytes)
+    uvicorn.run(_create_app(), host=host, port=port, log_level="warning", ws_max_size=SERVER_LIMITS.max_body_bytes)
 
 
 def register(app: typer.Typer) -> None:

@@ -43,9 +43,10 @@ from descentlab.web.notes import INIT_NOTES, OPTIMIZER_NOTES
 from descentlab.web.schemas import (
     LIMITS,
     SCHEDULE_TYPES,
+    SERVER_LIMITS,
     ExplainRequest,
-    Limits,
     RaceRequest,
+    ServerLimits,
     TrainConfig,
     readable,
     schedule_parameters,
@@ -65,10 +66,9 @@ class BadInput(ValueError):
     """Input the library rejected; answered with status 422 and the library's message."""
 
 
-def create_app(limits: Limits = LIMITS) -> FastAPI:
+def create_app(limits: ServerLimits = SERVER_LIMITS) -> FastAPI:
     """Build the playground application (one per server; every connection gets its own state)."""
     app = FastAPI(title="descentlab playground", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.limits = limits
     app.state.training_sessions = 0
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -100,10 +100,10 @@ def create_app(limits: Limits = LIMITS) -> FastAPI:
 
     @app.get("/api/options")
     def options() -> dict[str, Any]:
-        return _options(limits)
+        return _options()
 
     @app.get("/api/surfaces/{name}")
-    def surface(name: str, n: int = Query(120, ge=limits.grid_min, le=limits.grid_max)) -> dict[str, Any]:
+    def surface(name: str, n: int = Query(120, ge=LIMITS.grid_min, le=LIMITS.grid_max)) -> dict[str, Any]:
         with _library_errors():
             return race.surface_grid(name, n)
 
@@ -137,7 +137,7 @@ def create_app(limits: Limits = LIMITS) -> FastAPI:
     return app
 
 
-def _options(limits: Limits) -> dict[str, Any]:
+def _options() -> dict[str, Any]:
     from descentlab import surfaces
 
     return {
@@ -150,7 +150,7 @@ def _options(limits: Limits) -> dict[str, Any]:
             "inits": list(INIT_NOTES),
             "initializers_known": list(nn.INITIALIZERS),
         },
-        "limits": asdict(limits),
+        "limits": asdict(LIMITS),
     }
 
 

@@ -25,14 +25,15 @@ from typing import Any
 
 import anyio
 from pydantic import ValidationError
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
-from descentlab.web.schemas import LIMITS, Limits, TrainConfig, readable
+from descentlab.web.schemas import SERVER_LIMITS, ServerLimits, TrainConfig, readable
 from descentlab.web.training import TrainingRun
 
 COMMANDS = ("configure", "play", "pause", "step", "reset", "ack")
 FRAMES_IN_FLIGHT = 2
-_CLOSED = object()
+_CLOSED = object()  # queued when the page disconnects
+_BINARY = object()  # queued for a binary message (commands are text)
 
 
 class BadCommand(ValueError):
@@ -46,7 +47,7 @@ class BadCommand(ValueError):
 class TrainChannel:
     """One page connection and its (at most one) training run."""
 
-    def __init__(self, websocket: WebSocket, limits: Limits = LIMITS) -> None:
+    def __init__(self, websocket: WebSocket, limits: ServerLimits = SERVER_LIMITS) -> None:
         self.websocket = websocket
         self.limits = limits
         self.config: TrainConfig | None = None
@@ -79,14 +80,19 @@ class TrainChannel:
         return self.playing and self.run is not None and not self.run.done and self.unacknowledged < FRAMES_IN_FLIGHT
 
     async def _read(self) -> None:
-        try:
-            while True:
-                await self.commands.put(await self.websocket.receive_text())
-        except (WebSocketDisconnect, RuntimeError):
-            await self.commands.put(_CLOSED)
+        """Queue every incoming message until the page disconnects."""
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                await self.commands.put(_CLOSED)
+                return
+            text = message.get("text")
+            await self.commands.put(_BINARY if text is None else text)
 
-    async def _handle(self, text: str) -> None:
+    async def _handle(self, text: Any) -> None:
         try:
+            if text is _BINARY:
+                raise BadCommand("send commands as text messages holding JSON, not binary ones")
             kind, message = self._parse(text)
             if kind == "ack":
                 self.unacknowledged = max(0, self.unacknowledged - 1)

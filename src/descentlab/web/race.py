@@ -25,15 +25,9 @@ from descentlab.web.schemas import OptimizerSpec, RaceRequest
 ESCAPE_FACTOR = 1000.0
 
 
-def get_surface(name: str) -> Any:
-    """The surface called ``name``, or a ``ValueError`` listing the known ones."""
-    if name not in surfaces.SURFACES:
-        raise ValueError(f"unknown surface {name!r}; choose one of {', '.join(surfaces.SURFACES)}")
-    return surfaces.get(name)
-
-
 def surface_summary(name: str) -> dict[str, Any]:
-    surface = get_surface(name)
+    """What the page shows of a surface: bounds, minima, the suggested start, formula and description."""
+    surface = surfaces.get(name)
     (x_lo, x_hi), (y_lo, y_hi) = _bounds(surface)
     return {
         "name": name,
@@ -48,7 +42,7 @@ def surface_summary(name: str) -> dict[str, Any]:
 
 def surface_grid(name: str, n: int) -> dict[str, Any]:
     """The contour data: axes, values on the grid (rows follow y, columns x), bounds and minima."""
-    surface = get_surface(name)
+    surface = surfaces.get(name)
     X, Y, Z = surfaces.grid(surface, n)
     return {
         **surface_summary(name),
@@ -60,7 +54,7 @@ def surface_grid(name: str, n: int) -> dict[str, Any]:
 
 def run_race(request: RaceRequest) -> dict[str, Any]:
     """Race every racer from every start for ``request.steps`` steps; trajectories, losses and equations."""
-    surface = get_surface(request.surface)
+    surface = surfaces.get(request.surface)
     (x_lo, x_hi), (y_lo, y_hi) = _bounds(surface)
     for i, (x, y) in enumerate(request.starts):
         if not (x_lo <= x <= x_hi and y_lo <= y <= y_hi):

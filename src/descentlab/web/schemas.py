@@ -20,7 +20,8 @@ from descentlab.optim import OPTIMIZERS
 
 @dataclass(frozen=True)
 class Limits:
-    """How much work one request may ask for (every page control is clamped to these ranges too)."""
+    """How much work one request may ask for: the ranges of the request records below (every page
+    control is clamped to them too)."""
 
     race_max_racers: int = 6
     race_max_starts: int = 8
@@ -34,11 +35,19 @@ class Limits:
     train_max_epochs: int = 2000
     train_max_steps: int = 100_000
     boundary_resolution: int = 60
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What one server allows at once: open training sessions (one run each) and the size of a request
+    body or WebSocket message."""
+
     max_training_sessions: int = 4
     max_body_bytes: int = 64 * 1024
 
 
 LIMITS = Limits()
+SERVER_LIMITS = ServerLimits()
 
 # Hyperparameters a page may set. Ones that size memory or inner loops (AdaDelta's window, Newton-CG's
 # iterations) and the non-finite policy (the playground reports divergence itself) stay at their defaults.
@@ -141,11 +150,6 @@ class RaceRequest(_Strict):
     steps: int = Field(200, ge=1, le=LIMITS.race_max_steps)
 
 
-HIDDEN_LAYERS_FIELD = Field(
-    default_factory=lambda: [8, 8], max_length=LIMITS.train_max_hidden_layers, description="units per hidden layer"
-)
-
-
 class TrainConfig(_Strict):
     """A small network trained on a 2-D dataset, streamed epoch by epoch."""
 
@@ -153,7 +157,7 @@ class TrainConfig(_Strict):
     noise: float = Field(0.2, ge=0.0, le=1.0)
     n_samples: int = Field(300, ge=LIMITS.train_min_samples, le=LIMITS.train_max_samples)
     validation_fraction: float = Field(0.3, ge=0.1, le=0.5)
-    hidden: list[int] = HIDDEN_LAYERS_FIELD
+    hidden: list[int] = Field(default_factory=lambda: [8, 8], max_length=LIMITS.train_max_hidden_layers)
     activation: Literal["relu", "leaky_relu", "tanh", "sigmoid"] = "relu"
     init: Literal["zeros", "too_small", "he", "xavier", "too_large"] = "he"
     batch_norm: bool = False

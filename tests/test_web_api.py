@@ -409,6 +409,9 @@ def test_a_playing_run_waits_for_the_page_to_draw(client):
         (json.dumps({"type": "configure", "config": EASY | {"dataset": "mnist"}}), "dataset"),
         (json.dumps({"type": "configure", "config": EASY | {"optimizer": racer("adam", beta2=1.5)}}), "beta2"),
         (json.dumps({"type": "configure", "config": "moons"}), "valid dictionary"),
+        (json.dumps({"type": "configure", "config": EASY | {"batch_norm": True, "batch_size": 1}}), "batch norm"),
+        (json.dumps({"type": "configure", "config": EASY | {"batch_norm": True, "batch_size": 139}}), "batch of 1"),
+        (json.dumps({"type": "configure", "config": EASY | {"optimizer": racer("newton")}}), "Hessian"),
         ("x" * (SERVER_LIMITS.max_body_bytes + 1), "the limit is"),
     ],
 )

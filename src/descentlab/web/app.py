@@ -44,6 +44,7 @@ from descentlab.web.schemas import (
     LIMITS,
     SCHEDULE_TYPES,
     SERVER_LIMITS,
+    TRAIN_EXCLUDED_OPTIMIZERS,
     ExplainRequest,
     RaceRequest,
     ServerLimits,
@@ -146,6 +147,7 @@ def _options() -> dict[str, Any]:
         "schedules": {kind: schedule_parameters(kind) for kind in SCHEDULE_TYPES},
         "train": {
             "defaults": TrainConfig().model_dump(),
+            "optimizers": [name for name in optim.OPTIMIZERS if name not in TRAIN_EXCLUDED_OPTIMIZERS],
             "activations": list(TrainConfig.model_fields["activation"].annotation.__args__),
             "inits": list(INIT_NOTES),
             "initializers_known": list(nn.INITIALIZERS),

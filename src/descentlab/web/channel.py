@@ -70,9 +70,10 @@ class TrainChannel:
                     await self._handle(command)
                 if self._may_stream():
                     assert self.run is not None
-                    run = self.run
-                    frame = await anyio.to_thread.run_sync(run.run_epochs, run.epochs_per_frame())
-                    await self._send_frame(frame)
+                    try:
+                        await self._send_frame(await self._advance(self.run.epochs_per_frame()))
+                    except BadCommand as error:
+                        await self._send_error(error)
         finally:
             reader.cancel()
 
@@ -109,12 +110,21 @@ class TrainChannel:
                 await self._send_frame(self.run.frame())
             elif kind == "step":
                 self.playing = False
-                await self._send_frame(await anyio.to_thread.run_sync(self.run.run_epochs, 1))
+                await self._send_frame(await self._advance(1))
             else:  # reset
                 assert self.config is not None
                 await self._configure_from(self.config)
         except BadCommand as error:
-            await self._send({"type": "error", "message": str(error), "details": error.details})
+            await self._send_error(error)
+
+    async def _advance(self, epochs: int) -> dict[str, Any]:
+        """Train ``epochs`` epochs in a worker thread; a check the library makes mid-run stops playing."""
+        assert self.run is not None
+        try:
+            return await anyio.to_thread.run_sync(self.run.run_epochs, epochs)
+        except (ValueError, TypeError) as error:
+            self.playing = False
+            raise BadCommand(f"training stopped: {error}") from None
 
     def _parse(self, text: str) -> tuple[str, dict[str, Any]]:
         if len(text) > self.limits.max_body_bytes:
@@ -148,6 +158,9 @@ class TrainChannel:
             self.playing = False
         self.unacknowledged += 1
         await self._send({**frame, "playing": self.playing})
+
+    async def _send_error(self, error: BadCommand) -> None:
+        await self._send({"type": "error", "message": str(error), "details": error.details})
 
     async def _send(self, message: dict[str, Any]) -> None:
         await self.websocket.send_text(json.dumps(message, allow_nan=False))

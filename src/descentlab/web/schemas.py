@@ -63,6 +63,8 @@ SCHEDULE_TYPES: dict[str, str] = {
     "warmup": "Warmup",
 }
 INTEGER_SCHEDULE_FIELDS = frozenset({"every", "steps", "tau"})
+# Optimizers the Train page cannot drive (it computes gradients, not Hessians).
+TRAIN_EXCLUDED_OPTIMIZERS = frozenset({"newton"})
 
 
 def schedule_parameters(kind: str) -> list[str]:
@@ -177,7 +179,17 @@ class TrainConfig(_Strict):
 
     @model_validator(mode="after")
     def _bounded_work(self) -> TrainConfig:
+        if self.optimizer.optimizer in TRAIN_EXCLUDED_OPTIMIZERS:
+            raise ValueError(
+                "Newton's method needs the Hessian, which the Train page does not compute for a network; "
+                "choose another optimizer"
+            )
         n_train = self.n_train
+        if self.batch_norm and self.batch_size is not None and (self.batch_size == 1 or n_train % self.batch_size == 1):
+            raise ValueError(
+                f"batch norm needs at least 2 samples in every batch, but batch_size={self.batch_size} makes a "
+                f"batch of 1 from the {n_train} training samples; choose another batch size or turn batch norm off"
+            )
         if self.batch_size is not None and self.batch_size > n_train:
             raise ValueError(
                 f"batch_size={self.batch_size} exceeds the {n_train} training samples; "

@@ -182,9 +182,10 @@ export function readNumber(input) {
 /**
  * Build the controls for one optimizer spec inside `container`.
  * `options.optimizers` maps names to their default hyperparameters; `options.schedules` to parameter names.
- * Returns {get(): spec}. `onChange` runs after every edit.
+ * `names` restricts the optimizers offered. Returns {get(): spec}. `onChange` runs after every edit.
  */
-export function optimizerEditor(container, options, spec, onChange, prefix = "opt") {
+export function optimizerEditor(container, options, spec, onChange, prefix = "opt", names = null) {
+  const choices = names || Object.keys(options.optimizers);
   let current = structuredClone(spec);
   container.classList.add("optimizer-editor");
 
@@ -194,7 +195,7 @@ export function optimizerEditor(container, options, spec, onChange, prefix = "op
     const select = element(
       "select",
       { name: `${prefix}-optimizer` },
-      Object.keys(options.optimizers).map((name) =>
+      choices.map((name) =>
         element("option", { value: name, text: name, ...(name === current.optimizer ? { selected: "" } : {}) }),
       ),
     );

@@ -265,7 +265,14 @@ async function main() {
   const shared = settingsFromURL() || {};
   const config = { ...defaults, ...shared };
   writeControls(config, defaults.batch_size || 32);
-  editor = optimizerEditor(document.getElementById("optimizer"), options, config.optimizer, configureSoon, "train");
+  editor = optimizerEditor(
+    document.getElementById("optimizer"),
+    options,
+    config.optimizer,
+    configureSoon,
+    "train",
+    options.train.optimizers,
+  );
 
   for (const id of [...FIELDS, "layers", "units", "batch_norm", "batch_k"]) {
     document.getElementById(id).addEventListener("change", configureSoon);

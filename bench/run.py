@@ -1,7 +1,7 @@
 """Run the benchmark suite and write the report (``make bench`` → BENCHMARKS.md).
 
 Every benchmark runs descentlab and its peers in this one process, interleaved round by round after
-warm-up, and reports min / median / max and ratios of medians. The hardware bounds (copy and triad
+warm-up, and reports min / median / max and ratios of medians. The hardware bounds (copy and axpy
 bandwidth, GEMM rate) are measured in the same run. Peers that are not installed are reported as missing.
 
     .venv/bin/python bench/run.py --out BENCHMARKS.md
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                 "| bound | value |",
                 "|---|---|",
                 f"| NumPy copy, {cfg['bound_n'] / 1e6:g}M float32 (read + write) | {bounds.copy_gbs:.1f} GB/s |",
-                f"| numba triad a = b + s·c split across threads (12 B/element) | {bounds.triad_gbs:.1f} GB/s |",
+                f"| numba in-place y += s·x (12 B/element; one thread or split) | {bounds.axpy_gbs:.1f} GB/s |",
                 f"| bandwidth used for the traffic bounds (the larger) | {bounds.bandwidth_gbs:.1f} GB/s |",
                 f"| NumPy float32 GEMM {cfg['gemm_n']}³ | {bounds.gemm_gflops:.0f} GFLOP/s |",
                 f"| PyTorch float32 GEMM {cfg['gemm_n']}³ | {torch_gemm} |",

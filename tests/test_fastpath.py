@@ -243,3 +243,17 @@ def test_a_forked_child_steps_on_its_own_threads(monkeypatch):
         os._exit(0 if _backend.backend_used() == "fast-parallel" and np.allclose(theta, 0.5) else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_an_error_in_a_split_part_reaches_the_caller():
+    calls = []
+
+    def kernel(part):
+        calls.append(part.size)
+        if part[0] >= 3 * 4096:  # a part that a pool thread or the caller may take
+            raise FloatingPointError("part failed")
+        return part.size
+
+    with pytest.raises(FloatingPointError, match="part failed"):
+        _backend._run_split(kernel, [np.arange(4 * 4096, dtype=np.float64)], (), threads=2)
+    assert sum(calls) == 4 * 4096  # every part ran; none was left hanging

@@ -110,18 +110,25 @@ class _SharedWork:
         self._lock = threading.Lock()
         self._pending = len(parts)
         self._finished = threading.Event()
+        self.error: BaseException | None = None
 
     def work(self) -> None:
         while (index := next(self._next)) < len(self.parts):
             part = self.parts[index]
-            self.results[index] = self.kernel(*(a[part] for a in self.arrays), *self.scalars)
-            with self._lock:
-                self._pending -= 1
-                if self._pending == 0:
-                    self._finished.set()
+            try:
+                self.results[index] = self.kernel(*(a[part] for a in self.arrays), *self.scalars)
+            except BaseException as error:  # re-raised in the caller by wait(); a thread must not hang it
+                self.error = error
+            finally:
+                with self._lock:
+                    self._pending -= 1
+                    if self._pending == 0:
+                        self._finished.set()
 
     def wait(self) -> list:
         self._finished.wait()
+        if self.error is not None:
+            raise self.error
         return self.results
 
 
@@ -138,6 +145,8 @@ def _run_split(kernel: Callable, arrays: list[np.ndarray], scalars: tuple, threa
     if _pool_size < helpers:
         with _pool_lock:
             if _pool_size < helpers:
+                if _pool is not None:
+                    _pool.shutdown(wait=False)
                 _pool = ThreadPoolExecutor(helpers, thread_name_prefix="descentlab-step")
                 _pool_size = helpers
     shared = _SharedWork(kernel, arrays, scalars, parts)

@@ -424,6 +424,23 @@ def test_bad_training_commands_answer_an_error_and_keep_the_connection(client, m
         assert ws.receive_json()["type"] == "ready"
 
 
+def test_a_library_error_mid_run_stops_the_run_with_a_message(client, monkeypatch):
+    def failing(self, epochs):
+        raise ValueError("batchnorm0: batch normalization in training needs at least 2 samples per batch")
+
+    with client.websocket_connect("/api/train") as ws:
+        send(ws, "configure", config=EASY | {"epochs": 3})
+        assert ws.receive_json()["type"] == "ready"
+        monkeypatch.setattr(TrainingRun, "run_epochs", failing)
+        for command in ("step", "play"):
+            send(ws, command)
+            error = ws.receive_json()
+            assert error["type"] == "error" and error["message"].startswith("training stopped: batchnorm0")
+        monkeypatch.undo()
+        send(ws, "step")
+        assert drawn(ws)["epoch"] == 1  # the connection and the run are still usable
+
+
 def test_a_binary_message_is_refused_readably(client):
     with client.websocket_connect("/api/train") as ws:
         ws.send_bytes(b"\x00\x01")

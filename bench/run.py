@@ -23,7 +23,7 @@ import training
 
 SECTIONS_FULL = {
     "step_sizes": [1_000_000, 10_000_000, 50_000_000],
-    "step_rounds": 9,
+    "step_rounds": 15,
     "portable_up_to": 50_000_000,
     "crossover_sizes": [2, 16, 64, 256, 1024, 4096, 16384, 65536, 131072, 262144, 1_048_576],
     "rounds": 25,

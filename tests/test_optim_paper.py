@@ -94,9 +94,7 @@ def test_centered_rmsprop_with_eps_inside_the_root():
 
     theta0, noise = problem()
     expected = _written_out(update, theta0, noise, {"s": 0.0, "gbar": 0.0})
-    np.testing.assert_allclose(
-        run_descentlab(CASES["rmsprop-eps-inside"], theta0, noise), expected, rtol=1e-10
-    )
+    np.testing.assert_allclose(run_descentlab(CASES["rmsprop-eps-inside"], theta0, noise), expected, rtol=1e-10)
 
 
 def test_adagrad_with_eps_inside_the_root():
@@ -106,9 +104,7 @@ def test_adagrad_with_eps_inside_the_root():
 
     theta0, noise = problem()
     expected = _written_out(update, theta0, noise, {"sum": 0.0})
-    np.testing.assert_allclose(
-        run_descentlab(CASES["adagrad-eps-inside"], theta0, noise), expected, rtol=1e-10
-    )
+    np.testing.assert_allclose(run_descentlab(CASES["adagrad-eps-inside"], theta0, noise), expected, rtol=1e-10)
 
 
 def _trajectory(opt, theta0, noise, lrs=None):

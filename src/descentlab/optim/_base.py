@@ -47,9 +47,7 @@ class OptimizerState:
             return arrays[name]
         if name in scalars:
             return scalars[name]
-        raise AttributeError(
-            f"optimizer state has no entry {name!r}; it holds {sorted(arrays) + sorted(scalars)}"
-        )
+        raise AttributeError(f"optimizer state has no entry {name!r}; it holds {sorted(arrays) + sorted(scalars)}")
 
 
 class Optimizer:
@@ -203,9 +201,7 @@ class Optimizer:
         arrays = {k: np.array(v, copy=True, order="C") for k, v in state_dict["arrays"].items()}
         expected = set(self._active_states()) if arrays or state_dict["step"] else set()
         if set(arrays) != expected:
-            raise ValueError(
-                f"{name}.load_state_dict: state arrays {sorted(arrays)} != expected {sorted(expected)}"
-            )
+            raise ValueError(f"{name}.load_state_dict: state arrays {sorted(arrays)} != expected {sorted(expected)}")
         shapes = {a.shape for a in arrays.values()}
         if len(shapes) > 1:
             raise ValueError(f"{name}.load_state_dict: state arrays have different shapes {sorted(shapes)}")

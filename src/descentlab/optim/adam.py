@@ -18,9 +18,7 @@ from descentlab.optim.adaptive import _check_eps, _root
 from descentlab.optim.sgd import _check_beta, _check_weight_decay
 
 
-def adam_rule(
-    theta, g, m, v, v_max, lr, beta1, beta2, eps, c1, c2, weight_decay, shrink, amsgrad, eps_inside
-):
+def adam_rule(theta, g, m, v, v_max, lr, beta1, beta2, eps, c1, c2, weight_decay, shrink, amsgrad, eps_inside):
     """Adam, Algorithm 1 of Kingma & Ba.
 
         g ← g + λθ ;  θ ← (1 − αλ_d)θ ;  m ← β₁m + (1 − β₁)g ;  v ← β₂v + (1 − β₂)g² ;

@@ -46,9 +46,7 @@ def adadelta_rule(theta, g, square_avg, delta_avg, lr, rho, eps, weight_decay):
     return theta, square_avg, delta_avg
 
 
-def rmsprop_rule(
-    theta, g, square_avg, grad_avg, buffer, lr, beta, eps, weight_decay, momentum, centered, eps_inside
-):
+def rmsprop_rule(theta, g, square_avg, grad_avg, buffer, lr, beta, eps, weight_decay, momentum, centered, eps_inside):
     """RMSprop.  s ← βs + (1 − β)g² ;  [centered: ḡ ← βḡ + (1 − β)g, s̃ = s − ḡ²] ;  r = √s̃ + ε ;
     momentum μ > 0: b ← μb + g/r, θ ← θ − α b ;  otherwise θ ← θ − α g/r"""
     g = g + weight_decay * theta

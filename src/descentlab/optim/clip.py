@@ -25,9 +25,7 @@ def by_norm(grads: np.ndarray | Sequence[np.ndarray], max_norm: float) -> float:
     The direction is kept, only the length shrinks. With a flat parameter vector (descentlab's networks) the
     global norm is the norm of ``net.grads``; several arrays are clipped by their joint norm.
     """
-    max_norm = check_range(
-        "max_norm", max_norm, 0.0, math.inf, low_open=True, owner="clip.by_norm", hint="e.g. 1.0"
-    )
+    max_norm = check_range("max_norm", max_norm, 0.0, math.inf, low_open=True, owner="clip.by_norm", hint="e.g. 1.0")
     arrays = _float_arrays("clip.by_norm", grads)
     norm = global_norm(arrays)
     if not math.isfinite(norm):

@@ -45,9 +45,7 @@ class Newton(Optimizer):
         super().__init__(lr, nonfinite=nonfinite)
         self.damping = check_range("damping", damping, 0.0, math.inf, owner="Newton", hint="try 1e-3")
         if min_curvature is not None:
-            min_curvature = check_range(
-                "min_curvature", min_curvature, 0.0, math.inf, low_open=True, owner="Newton"
-            )
+            min_curvature = check_range("min_curvature", min_curvature, 0.0, math.inf, low_open=True, owner="Newton")
         self.min_curvature = min_curvature
         if isinstance(cg_iters, bool) or not isinstance(cg_iters, int) or cg_iters < 1:
             raise ValueError(f"Newton: cg_iters={cg_iters!r} must be an integer ≥ 1")
@@ -72,9 +70,7 @@ class Newton(Optimizer):
                     f"{expected}"
                 )
             if not np.isfinite(hessian).all():
-                raise FloatingPointError(
-                    "Newton.step: the Hessian holds NaN or Inf; the step was not applied"
-                )
+                raise FloatingPointError("Newton.step: the Hessian holds NaN or Inf; the step was not applied")
         return super().step(theta, grad, hessian=hessian, hvp=hvp)
 
     def _update(self, theta, grad, hessian=None, hvp=None):

@@ -157,9 +157,7 @@ class Cosine(Schedule):
     def __init__(self, lr0: float, steps: int = 100, lr_min: float = 0.0) -> None:
         self.lr0 = _check_lr("Cosine", "lr0", lr0)
         self.steps = _check_count("Cosine", "steps", steps)
-        self.lr_min = check_range(
-            "lr_min", lr_min, 0.0, self.lr0, owner="Cosine", hint="it must not exceed lr0"
-        )
+        self.lr_min = check_range("lr_min", lr_min, 0.0, self.lr0, owner="Cosine", hint="it must not exceed lr0")
 
     def _value(self, t):
         fraction = min(t / self.steps, 1.0)
@@ -208,9 +206,7 @@ class ReduceOnPlateau(Schedule):
         cooldown: int = 0,
     ) -> None:
         self.inner = inner if isinstance(inner, Schedule) else Constant(inner)
-        self.factor = check_range(
-            "factor", factor, 0.0, 1.0, low_open=True, high_open=True, owner="ReduceOnPlateau"
-        )
+        self.factor = check_range("factor", factor, 0.0, 1.0, low_open=True, high_open=True, owner="ReduceOnPlateau")
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
             raise ValueError(f"ReduceOnPlateau: patience={patience!r} must be an integer ≥ 0")
         self.patience = patience
@@ -258,9 +254,7 @@ class ReduceOnPlateau(Schedule):
         return metric > self.best + abs(self.best) * self.threshold
 
     def _state(self):
-        own = {
-            k: getattr(self, k) for k in ("scale", "best", "bad_observations", "cooldown_left", "reductions")
-        }
+        own = {k: getattr(self, k) for k in ("scale", "best", "bad_observations", "cooldown_left", "reductions")}
         return {**own, **super()._state()}
 
     def _load_state(self, state):

@@ -63,9 +63,7 @@ def nesterov_rule(theta, g, v, lr, beta, weight_decay):
 
 
 def _check_weight_decay(owner: str, value: float) -> float:
-    return check_range(
-        "weight_decay", value, 0.0, math.inf, owner=owner, hint="typical values are 1e-5 to 1e-2"
-    )
+    return check_range("weight_decay", value, 0.0, math.inf, owner=owner, hint="typical values are 1e-5 to 1e-2")
 
 
 def _check_beta(owner: str, name: str, value: float, hint: str = "a typical value is 0.9") -> float:
@@ -140,16 +138,12 @@ class Momentum(Optimizer):
         self.bias_correction = bool(bias_correction)
         self.weight_decay = _check_weight_decay("Momentum", weight_decay)
         if self.dampening and form != "heavy_ball":
-            raise ValueError(
-                f"Momentum: dampening={dampening} applies to form='heavy_ball' only, not {form!r}"
-            )
+            raise ValueError(f"Momentum: dampening={dampening} applies to form='heavy_ball' only, not {form!r}")
         if self.bias_correction and form != "ewa":
             raise ValueError(f"Momentum: bias_correction=True applies to form='ewa' only, not {form!r}")
 
     def _rule(self):
-        return {"heavy_ball": heavy_ball_rule, "ewa": ewa_momentum_rule, "sutskever": sutskever_rule}[
-            self.form
-        ]
+        return {"heavy_ball": heavy_ball_rule, "ewa": ewa_momentum_rule, "sutskever": sutskever_rule}[self.form]
 
     def _hyper(self):
         t = self.state.step

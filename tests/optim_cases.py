@@ -158,7 +158,10 @@ ALL_CASES = TORCH_CASES + OTHER_CASES
 
 # Error cases as data: (class, keyword arguments, words the message must contain).
 INVALID_HYPERPARAMETERS: list[tuple[type, dict[str, Any], tuple[str, ...]]] = [
-    (optim.GD, {"lr": -0.1}, ("lr=-0.1", "[0, ∞]")),
+    (optim.GD, {"lr": -0.1}, ("lr=-0.1", "[0, ∞)")),
+    (optim.GD, {"lr": float("inf")}, ("lr=inf", "not a finite number")),
+    (optim.Adam, {"eps": float("inf")}, ("eps=inf",)),
+    (optim.Adam, {"weight_decay": float("inf")}, ("weight_decay=inf",)),
     (optim.GD, {"lr": float("nan")}, ("lr=nan",)),
     (optim.GD, {"weight_decay": -1.0}, ("weight_decay=-1",)),
     (optim.Momentum, {"beta": 1.0}, ("beta=1", "[0, 1)")),
@@ -167,6 +170,7 @@ INVALID_HYPERPARAMETERS: list[tuple[type, dict[str, Any], tuple[str, ...]]] = [
     (optim.Momentum, {"form": "heavy_ball", "bias_correction": True}, ("bias_correction",)),
     (optim.Nesterov, {"beta": -0.1}, ("beta=-0.1",)),
     (optim.AdaGrad, {"eps": -1e-8}, ("eps=-1e-08",)),
+    (optim.Adam, {"eps": 0.0}, ("eps=0", "(0, ∞)", "zero-gradient")),
     (optim.AdaGrad, {"lr_decay": -1.0}, ("lr_decay=-1",)),
     (optim.AdaDelta, {"rho": 1.5}, ("rho=1.5", "[0, 1]")),
     (optim.AdaDelta, {"window": 0}, ("window=0",)),

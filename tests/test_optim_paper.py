@@ -299,10 +299,11 @@ def test_trace_records_adams_first_step_by_hand():
     np.testing.assert_allclose(first["v"], 0.001 * g * g)
     np.testing.assert_allclose(first["m_hat"], g)
     np.testing.assert_allclose(first["v_hat"], g * g)
-    np.testing.assert_allclose(first["update"], -0.1 * g / (np.abs(g) + 1e-8))
+    np.testing.assert_allclose(first["update"], -0.1 * g / (np.sqrt(first["v_hat"]) + first["eps"]))
+    assert first["eps"] == 1e-8
     assert record.column("theta").shape == (3, 2)
     table = record.to_table()
-    assert table.splitlines()[0].split()[:4] == ["step", "lr", "theta", "g"]
+    assert table.splitlines()[0].split()[:5] == ["step", "lr", "eps", "theta", "g"]
     assert len(table.splitlines()) == 4
 
 

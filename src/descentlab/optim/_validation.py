@@ -19,7 +19,7 @@ def check_range(
     owner: str = "",
     hint: str = "",
 ) -> float:
-    """Return ``value`` as a float if it lies in the interval, else raise ``ValueError``.
+    """Return ``value`` as a float if it is finite and lies in the interval, else raise ``ValueError``.
 
     The message names the parameter, the value given and the interval in mathematical notation,
     e.g. ``Adam: beta1=1.0 is outside [0, 1); a typical value is 0.9``.
@@ -28,13 +28,13 @@ def check_range(
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{where}{name} must be a real number, got {value!r} of type {type(value).__name__}")
     value = float(value)
-    if math.isnan(value) or (math.isinf(value) and not (math.isinf(low) or math.isinf(high))):
-        raise ValueError(f"{where}{name}={value} is not a finite number")
+    if not math.isfinite(value):
+        raise ValueError(f"{where}{name}={value} is not a finite number{'; ' + hint if hint else ''}")
     too_low = value <= low if low_open else value < low
     too_high = value >= high if high_open else value > high
     if too_low or too_high:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
+        left = "(" if low_open or math.isinf(low) else "["
+        right = ")" if high_open or math.isinf(high) else "]"
         interval = f"{left}{_fmt(low)}, {_fmt(high)}{right}"
         fix = f"; {hint}" if hint else ""
         raise ValueError(f"{where}{name}={value:g} is outside {interval}{fix}")

@@ -24,7 +24,16 @@ def _root(s, eps, eps_inside):
 
 
 def _check_eps(owner: str, eps: float) -> float:
-    return check_range("eps", eps, 0.0, math.inf, owner=owner, hint="a typical value is 1e-8")
+    # ε > 0 keeps the division defined where a coordinate's gradient (and so its second moment) is 0.
+    return check_range(
+        "eps",
+        eps,
+        0.0,
+        math.inf,
+        low_open=True,
+        owner=owner,
+        hint="it keeps 0/0 out of zero-gradient coordinates; a typical value is 1e-8",
+    )
 
 
 def adagrad_rule(theta, g, sum_sq, lr, eps, weight_decay, eps_inside):

@@ -59,22 +59,46 @@ class Newton(Optimizer):
         hessian: np.ndarray | None = None,
         hvp: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> bool:
+        self._check_arrays(theta, grad)
         if (hessian is None) == (hvp is None):
             raise ValueError("Newton.step needs exactly one of hessian=H (a matrix) or hvp=f (v ↦ H v)")
+        if theta.ndim == 0:
+            raise ValueError("Newton.step: theta is a 0-d array; pass a point of shape (d,) or (k, d)")
         if hessian is not None:
-            expected = (*theta.shape, theta.shape[-1])
-            hessian = np.asarray(hessian)
-            if hessian.shape != expected:
-                raise ValueError(
-                    f"Newton.step: hessian has shape {hessian.shape}; for theta of shape {theta.shape} it must be "
-                    f"{expected}"
-                )
-            if not np.isfinite(hessian).all():
-                raise FloatingPointError("Newton.step: the Hessian holds NaN or Inf; the step was not applied")
+            hessian = self._check_hessian(theta, hessian)
+        elif self.min_curvature is not None:
+            raise ValueError(
+                f"Newton.step: min_curvature={self.min_curvature:g} needs hessian=H (it raises the damping by "
+                f"the smallest eigenvalue of H); with hvp= use a fixed damping instead: conjugate gradient "
+                f"stops at the first direction of non-positive curvature"
+            )
+        elif not callable(hvp):
+            raise TypeError(f"Newton.step: hvp must be a callable v ↦ H v, got {type(hvp).__name__}")
         return super().step(theta, grad, hessian=hessian, hvp=hvp)
 
+    @staticmethod
+    def _check_hessian(theta: np.ndarray, hessian: object) -> np.ndarray:
+        expected = (*theta.shape, theta.shape[-1])
+        hessian = np.asarray(hessian)
+        if not (np.issubdtype(hessian.dtype, np.floating) or np.issubdtype(hessian.dtype, np.integer)):
+            raise TypeError(
+                f"Newton.step: hessian has dtype {hessian.dtype}; a real (float or integer) matrix is required"
+            )
+        if hessian.shape != expected:
+            raise ValueError(
+                f"Newton.step: hessian has shape {hessian.shape}; for theta of shape {theta.shape} it must be "
+                f"{expected}"
+            )
+        if not np.isfinite(hessian).all():
+            raise FloatingPointError("Newton.step: the Hessian holds NaN or Inf; the step was not applied")
+        return hessian
+
     def _update(self, theta, grad, hessian=None, hvp=None):
-        direction = self._solve(grad, hessian) if hessian is not None else self._solve_cg(grad, hvp)
+        try:
+            direction = self._solve(grad, hessian) if hessian is not None else self._solve_cg(grad, hvp)
+        except Exception:
+            self.state.step -= 1  # a failed solve (singular H, a bad hvp) is not a step: θ is still untouched
+            raise
         theta -= (self.lr * direction).astype(theta.dtype, copy=False)
 
     def _damping_for(self, hessian: np.ndarray) -> np.ndarray:
@@ -98,30 +122,48 @@ class Newton(Optimizer):
             ) from err
 
     def _solve_cg(self, grad: np.ndarray, hvp: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        """Conjugate gradient on (H + λI) p = g, treating the whole array as one vector."""
+        """Conjugate gradient on (H + λI) p = g, one independent solve per point (per row of a ``(k, d)`` θ).
 
-        def apply(vector):
-            return hvp(vector) + self.damping * vector
+        Each row keeps its own residual, step and stopping rule, so k points advanced together give what k
+        separate calls give; a row that has converged or met non-positive curvature is frozen while the
+        others go on.
+        """
+        shape = grad.shape
+        rows = grad.reshape(-1, shape[-1])
 
-        p = np.zeros_like(grad)
-        r = grad.copy()
+        def apply(vectors: np.ndarray) -> np.ndarray:
+            product = np.asarray(hvp(vectors.reshape(shape)))
+            if product.shape != shape:
+                raise ValueError(
+                    f"Newton.step: hvp returned shape {product.shape} for a vector of shape {shape}; it must "
+                    f"return H v with the shape of theta"
+                )
+            return product.reshape(rows.shape) + self.damping * vectors
+
+        p = np.zeros_like(rows)
+        r = rows.copy()
         d = r.copy()
-        rr = float(np.vdot(r, r))
-        stop = (self.cg_tol**2) * rr
+        rr = np.einsum("ij,ij->i", r, r)
+        stop = (self.cg_tol**2) * rr  # relative residual ‖r‖ ≤ cg_tol‖g‖, per row
+        active = rr > stop
         for iteration in range(self.cg_iters):
-            if rr <= stop:
+            if not active.any():
                 break
-            hd = apply(d)
-            curvature = float(np.vdot(d, hd))
-            if curvature <= 0:
-                return grad.copy() if iteration == 0 else p
-            step = rr / curvature
-            p += step * d
-            r -= step * hd
-            rr_new = float(np.vdot(r, r))
-            d = r + (rr_new / rr) * d
-            rr = rr_new
-        return p
+            hd = apply(np.where(active[:, None], d, 0.0))
+            curvature = np.einsum("ij,ij->i", d, hd)
+            bent = active & (curvature <= 0)
+            if iteration == 0:
+                p[bent] = rows[bent]  # no descent information yet: take the gradient direction
+            active &= ~bent
+            step = np.divide(rr, curvature, out=np.zeros_like(rr), where=active)
+            p += step[:, None] * d
+            r -= step[:, None] * hd
+            rr_new = np.einsum("ij,ij->i", r, r)
+            beta = np.divide(rr_new, rr, out=np.zeros_like(rr), where=active)
+            d = np.where(active[:, None], r + beta[:, None] * d, d)
+            active &= rr_new > stop
+            rr = np.where(active, rr_new, rr)
+        return p.reshape(shape)
 
     def _equations(self):
         lam = f"{self.damping:g}"

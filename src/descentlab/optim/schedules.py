@@ -27,8 +27,8 @@ def _check_count(owner: str, name: str, value: int) -> int:
 
 
 def _check_step(owner: str, t: int | float) -> float:
-    if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)) or not t >= 0:
-        raise ValueError(f"{owner}: the step t={t!r} must be a number ≥ 0")
+    if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)) or not 0 <= t < math.inf:
+        raise ValueError(f"{owner}: the step t={t!r} must be a finite number ≥ 0")
     return float(t)
 
 

@@ -12,9 +12,10 @@ from descentlab.optim._base import Optimizer
 
 @dataclass
 class Trace:
-    """Per-step records: ``step``, ``lr``, ``theta`` (before), ``g``, each state array and its
-    bias-corrected version after the step (``velocity``, ``m``, ``m_hat`` …), the ``update`` Δθ and the
-    ``effective_step`` |Δθ| / |g| per coordinate (how far the optimizer moved per unit of gradient)."""
+    """Per-step records: ``step``, ``lr``, ``eps`` (for the optimizers that have one), ``theta`` (before),
+    ``g``, each state array and its bias-corrected version after the step (``velocity``, ``m``, ``m_hat`` …),
+    the arrays given to the step (``hessian`` for Newton), the ``update`` Δθ and the ``effective_step``
+    |Δθ| / |g| per coordinate (how far the optimizer moved per unit of gradient)."""
 
     optimizer: str
     rows: list[dict[str, np.ndarray | float | int]] = field(default_factory=list)
@@ -54,29 +55,38 @@ def trace(
     grad: Callable[[np.ndarray], np.ndarray] | Sequence[np.ndarray],
     theta0: np.ndarray | Sequence[float],
     steps: int = 5,
+    step_kwargs: Callable[[np.ndarray], dict] | None = None,
 ) -> Trace:
     """Run ``optimizer`` for ``steps`` steps from ``theta0`` and record every intermediate quantity.
 
     ``grad`` is a function θ ↦ ∇J(θ) (e.g. ``surface.grad``) or a sequence of gradients, one per step.
+    ``step_kwargs`` maps θ to the extra keyword arguments of the step, e.g. for Newton
+    ``lambda th: {"hessian": surface.hessian(th)}``; the arrays among them are recorded too.
     The optimizer passed in is not touched: a fresh copy with the same hyperparameters runs.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"trace: steps={steps!r} must be an integer ≥ 1")
-    runner = type(optimizer)(**optimizer.hyperparameters())
+    hyperparameters = optimizer.hyperparameters()
+    runner = type(optimizer)(**hyperparameters)
     theta = np.array(theta0, dtype=float)
     if not callable(grad) and len(grad) < steps:
         raise ValueError(f"trace: {len(grad)} gradients given for {steps} steps")
     record = Trace(optimizer=type(optimizer).__name__)
     for t in range(steps):
         g = np.asarray(grad(theta) if callable(grad) else grad[t], dtype=theta.dtype)
+        extra = step_kwargs(theta) if step_kwargs is not None else {}
         before = theta.copy()
-        runner.step(theta, g)
+        runner.step(theta, g, **extra)
         update = theta - before
         with np.errstate(divide="ignore", invalid="ignore"):
             effective = np.where(g != 0, np.abs(update) / np.abs(g), 0.0)
-        row: dict[str, np.ndarray | float | int] = {"step": t + 1, "lr": runner.lr, "theta": before, "g": g}
+        row: dict[str, np.ndarray | float | int] = {"step": t + 1, "lr": runner.lr}
+        if "eps" in hyperparameters:
+            row["eps"] = hyperparameters["eps"]
+        row.update({"theta": before, "g": g})
         row.update({k: v.copy() for k, v in runner.state.arrays.items()})
         row.update(runner.bias_corrected())
+        row.update({k: np.array(v, dtype=float) for k, v in extra.items() if not callable(v)})
         row.update({"update": update, "effective_step": effective})
         record.rows.append(row)
     return record

@@ -28,7 +28,7 @@ demo: $(STAMP)
 	$(VENV)/bin/descentlab demo
 
 test: $(STAMP)
-	@bash scripts/install_browser.sh
+	@bash scripts/install_test_tools.sh
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -69,6 +69,7 @@ def test_synthetic_accepts_a_generator_and_rejects_bad_arguments():
 # -- bundled and generated real data ------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["digits", "breast_cancer", "iris", "wine", "diabetes"])
 def test_bundled_sets_match_the_registry(name):
+    pytest.importorskip("sklearn")  # the bundled sets are read from scikit-learn's package
     info = data.DATASETS[name]
     X, y = data.load(name)
     assert X.shape[1] == info.n_features and X.dtype == np.float64 and len(X) == len(y)
@@ -85,6 +86,7 @@ def test_load_rejects_unknown_names():
 
 
 def test_mnist1d_is_generated_offline_and_leaves_global_randomness_alone():
+    pytest.importorskip("mnist1d.data")
     np.random.seed(123)  # noqa: NPY002 - the point is to check the caller's global state survives
     random.seed(7)
     before = (np.random.get_state()[1].copy(), random.getstate())  # noqa: NPY002
@@ -163,6 +165,7 @@ def test_standardize_fits_on_train_only():
 
 
 def test_train_val_split_stratifies_labels():
+    pytest.importorskip("sklearn")  # digits are read from scikit-learn's package
     X, y = data.digits()
     (X_train, y_train), (X_val, y_val) = data.train_val_split(X, y, fraction=0.3, seed=0)
     assert len(y_val) == round(0.3 * len(y)) and len(y_train) + len(y_val) == len(y)

@@ -122,6 +122,40 @@ def test_files_that_are_not_checkpoints_are_refused(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", r"not an \.npz checkpoint file \(it is empty\)"),
+        (b"weights: 1, 2, 3\n", r"not an \.npz checkpoint file \(it starts with b'weig', not the zip signature"),
+        (None, r"not a readable \.npz checkpoint file \(damaged zip archive"),
+    ],
+)
+def test_files_that_are_not_npz_are_named_as_such(tmp_path, content, message) -> None:
+    path = tmp_path / "broken.npz"
+    if content is None:  # a real checkpoint cut in half
+        content = dl.nn.save(tmp_path / "whole", dl.nn.mlp([2, 3, 1])).read_bytes()[:200]
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message) as caught:
+        dl.nn.load(path)
+    assert str(path) in str(caught.value) and "pickled" not in str(caught.value)
+
+
+@pytest.mark.parametrize("key", ["hyperparameters", "step", "scalars"])
+def test_a_damaged_optimizer_state_names_the_missing_key(tmp_path, key) -> None:
+    net, opt, _ = _setup()
+    X, y = _data()
+    _train(net, opt, dl.optim.schedules.Constant(1e-2), X, y, steps=2, start=0)
+    path = dl.nn.save(tmp_path / "ck", net, opt)
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    meta = json.loads(str(arrays["metadata"]))
+    del meta["optimizer"][key]
+    arrays["metadata"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "damaged.npz", **arrays)
+    with pytest.raises(ValueError, match=f"its optimizer state has no '{key}' entry"):
+        dl.nn.load(tmp_path / "damaged.npz")
+
+
+@pytest.mark.parametrize(
     ("other", "message"),
     [
         (lambda: dl.nn.mlp([4, 8, 3], output="softmax"), r"dense0.*W of shape \(5, 12\).*\(4, 8\)|input width"),

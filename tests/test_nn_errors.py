@@ -33,6 +33,12 @@ def with_inf():
     return bad
 
 
+def labels_with_nan():
+    labels = LABELS.astype(float)
+    labels[[2, 5]] = np.nan
+    return labels
+
+
 ERROR_CASES = {
     # inputs
     "X/y lengths differ": (lambda: softmax_net().loss_and_grad(X, LABELS[:9], loss="ce"), ValueError, "same length"),
@@ -41,6 +47,12 @@ ERROR_CASES = {
     "X empty": (lambda: softmax_net().predict(X[:0]), ValueError, "no samples"),
     "NaN in X": (lambda: softmax_net().loss_and_grad(with_nan(), LABELS, loss="ce"), ValueError, "1 NaN"),
     "Inf in X": (lambda: sigmoid_net().predict(with_inf()), ValueError, "1 Inf"),
+    "NaN in X to predict": (lambda: softmax_net().predict(with_nan()), ValueError, "drop them before predicting"),
+    "ragged X": (
+        lambda: softmax_net().predict([[0.0, 1.0, 2.0, 3.0], [0.0, 1.0]]),
+        ValueError,
+        r"X must be a 2-D array of numbers \(n_samples, 4\) with rows of equal length",
+    ),
     "X of strings": (lambda: softmax_net().forward(np.full((2, 4), "a")), TypeError, "dtype <U1"),
     "complex X": (lambda: softmax_net().forward(X.astype(complex)), TypeError, "complex128"),
     # targets
@@ -48,7 +60,16 @@ ERROR_CASES = {
     "bce y wrong width": (lambda: sigmoid_net().loss(X, np.zeros((10, 2)), loss="bce"), ValueError, r"\(10, 2\)"),
     "ce label too large": (lambda: softmax_net().loss_and_grad(X, LABELS + 1, loss="ce"), ValueError, r"\[0, 3\)"),
     "ce negative label": (lambda: softmax_net().loss(X, LABELS - 1, loss="ce"), ValueError, "from -1"),
-    "ce fractional label": (lambda: softmax_net().loss(X, LABELS + 0.5, loss="ce"), ValueError, "non-integer"),
+    "ce fractional label": (
+        lambda: softmax_net().loss(X, np.r_[LABELS[:9], 1.5], loss="ce"),
+        ValueError,
+        r"integer class labels 0, 1, …, 2 .*non-integer values such as \[1.5\]",
+    ),
+    "ce NaN label": (
+        lambda: softmax_net().loss_and_grad(X, labels_with_nan(), loss="ce"),
+        ValueError,
+        r"labels 0, 1, …, 2 .*such as \[nan, nan\]",
+    ),
     "ce boolean labels": (lambda: softmax_net().loss(X, LABELS > 0, loss="ce"), TypeError, "boolean"),
     "ce rows not one-hot": (lambda: softmax_net().loss(X, np.ones((10, 3)), loss="ce"), ValueError, "summing to 1"),
     "y of strings": (lambda: softmax_net().loss(X, np.array(["a"] * 10), loss="ce"), TypeError, "y has dtype"),
@@ -93,7 +114,13 @@ ERROR_CASES = {
     ),
     "leaky slope of 1.5": (lambda: dl.nn.LeakyReLU(1.5), ValueError, "slope=1.5"),
     "batch norm momentum 2": (lambda: dl.nn.BatchNorm(3, momentum=2), ValueError, "momentum=2"),
+    "batch norm eps of a string": (lambda: dl.nn.BatchNorm(3, eps="a"), TypeError, "eps must be a real number"),
+    "batch norm eps inf": (lambda: dl.nn.BatchNorm(3, eps=np.inf), ValueError, "eps=inf must be a finite number > 0"),
+    "batch norm eps 0": (lambda: dl.nn.BatchNorm(3, eps=0), ValueError, "eps=0.0 must be a finite number > 0"),
     "normal with std 0": (lambda: dl.nn.normal(0.0), ValueError, "std=0"),
+    "normal of a string": (lambda: dl.nn.normal("a"), TypeError, "normal: std must be a real number, got 'a'"),
+    "constant of a string": (lambda: dl.nn.constant("a"), TypeError, "constant: value must be a real number"),
+    "constant inf": (lambda: dl.nn.constant(np.inf), ValueError, "value=inf must be finite"),
     # gradient check
     "gradcheck in float32": (lambda: dl.nn.gradcheck(softmax_net(), X, LABELS), TypeError, "float64"),
     "gradcheck eps 0": (

@@ -7,14 +7,18 @@ ReLU pre-activation sits exactly on its kink (where the two one-sided derivative
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import descentlab as dl
 from descentlab.nn import BatchNorm, Dense, Dropout, LeakyReLU, Network, ReLU, Sigmoid, Softmax, Tanh
+
+if TYPE_CHECKING:
+    import torch
 
 TOLERANCE = 1e-6
 N, D, K = 12, 4, 3
@@ -152,6 +156,8 @@ def test_bce_on_logits_is_finite_where_the_naive_formula_overflows() -> None:
 
 
 def _torch_twin(net: Network) -> torch.nn.Sequential:
+    import torch  # optional: the one test that calls this skips without PyTorch
+
     modules = []
     for layer in net.layers:
         if isinstance(layer, Dense):
@@ -173,6 +179,7 @@ def _torch_twin(net: Network) -> torch.nn.Sequential:
 
 
 def test_matches_a_pytorch_twin_with_batch_norm() -> None:
+    torch = pytest.importorskip("torch")
     rng = np.random.default_rng(7)
     net = dl.nn.mlp([D, 7, 6, K], activation="relu", output="softmax", batch_norm=True, dtype="float64", seed=3)
     net.params += 0.1 * rng.standard_normal(net.n_params)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import pickle
+import sys
 
 import numpy as np
 import pytest
+
+pytest.importorskip("sklearn")  # every test here runs scikit-learn; without it the module is skipped
+
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -99,3 +104,16 @@ def test_random_state_makes_fits_repeatable():
         DescentClassifier().fit(X, np.zeros(60))
     with pytest.raises(TypeError, match="optimizer must be a name such as 'adam'"):
         DescentClassifier(optimizer=3).fit(X, y)
+
+
+def test_estimators_train_without_a_progress_bar_even_on_a_terminal(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Terminal()
+    monkeypatch.setattr(sys, "stdout", out)
+    X, y = dl.data.blobs(n_samples=60, seed=0)
+    DescentClassifier(hidden_layer_sizes=(4,), epochs=3, random_state=0).fit(X, y)
+    DescentRegressor(hidden_layer_sizes=(4,), epochs=3, random_state=0).fit(X, y.astype(float))
+    assert out.getvalue() == ""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -27,7 +29,7 @@ def test_digits_mlp_with_adam_matches_sklearn():
     """One hidden ReLU layer of 64, Adam α = 1e-3, batches of 32, 30 epochs, no penalty, Glorot-uniform weights
     (scikit-learn's initialization) on 70/30 stratified, standardized digits. Initialization alone moves test
     accuracy by about a point, so the comparison is of the mean over three seeds."""
-    from sklearn.neural_network import MLPClassifier
+    MLPClassifier = pytest.importorskip("sklearn.neural_network").MLPClassifier
 
     X, y = dl.data.digits()
     ours, theirs = [], []
@@ -266,19 +268,50 @@ def test_regression_and_multiclass_targets():
     assert history.val_accuracy[-1] > 0.9
 
 
-def test_skip_policy_counts_non_finite_steps_and_progress_bar_runs():
+def test_skip_policy_counts_non_finite_steps():
     X, y = dl.data.sine(n_samples=100, seed=0)
     y = y.astype(np.float32)
     y[17] = 3e38  # (a − y)² overflows float32: that batch's loss and gradient are infinite
     net = dl.nn.mlp([1, 8, 1], output="linear", seed=0)
     skip = dl.optim.Adam(lr=1e-2, nonfinite="skip")
-    history = fit(net, X, y, loss="mse", optimizer=skip, epochs=2, batch_size=10, progress=True)
+    history = fit(net, X, y, loss="mse", optimizer=skip, epochs=2, batch_size=10)
     assert not history.diverged and history.skipped_steps == [1, 1] and np.all(np.isfinite(net.params))
     assert np.count_nonzero(~np.isfinite(history.step_loss)) == 2
     history = fit(net, X, np.full(100, 3e38), loss="mse", optimizer=dl.optim.Adam(nonfinite="skip"), epochs=2)
     assert history.diverged and "every step of the epoch was skipped as non-finite" in history.stopped_reason
     history = fit(net, X, y, loss="mse", optimizer=dl.optim.Adam(lr=1e-2), epochs=2, batch_size=10)
     assert history.diverged and "the batch loss became inf" in history.stopped_reason
+
+
+# -- progress bar -------------------------------------------------------------------------------------------
+class _Terminal(io.StringIO):
+    """A stdout that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("progress", "stdout", "drawn"),
+    [(None, _Terminal, True), (None, io.StringIO, False), (True, io.StringIO, True), (False, _Terminal, False)],
+)
+def test_progress_bar_shows_on_a_terminal_by_default(moons, monkeypatch, progress, stdout, drawn):
+    pytest.importorskip("rich")
+    out = stdout()
+    monkeypatch.setattr(sys, "stdout", out)
+    fit(small_net(), *moons, epochs=2, progress=progress)
+    assert ("epoch" in out.getvalue() and "2/2" in out.getvalue()) is drawn
+
+
+def test_progress_without_rich_is_an_error_only_when_forced(moons, monkeypatch):
+    monkeypatch.setitem(sys.modules, "rich.progress", None)  # import rich.progress now fails
+    out = _Terminal()
+    monkeypatch.setattr(sys, "stdout", out)
+    with pytest.raises(ImportError, match=r"pip install 'descentlab\[cli\]'"):
+        fit(small_net(), *moons, epochs=1, progress=True)
+    assert fit(small_net(), *moons, epochs=1).stopped_reason == "completed 1 epochs" and out.getvalue() == ""
+    with pytest.raises(TypeError, match="progress must be True, False or None"):
+        fit(small_net(), *moons, epochs=1, progress="yes")
 
 
 # -- checks at the door -------------------------------------------------------------------------------------
@@ -290,6 +323,8 @@ def test_skip_policy_counts_non_finite_steps_and_progress_bar_runs():
         (lambda X, y: (np.where(np.arange(200)[:, None] == 7, np.nan, X), y), ValueError, "X holds 2 NaN"),
         (lambda X, y: (X, y + 1), ValueError, r"loss='bce' needs labels in \{0, 1\}"),
         (lambda X, y: (X.astype(str), y), TypeError, "X has dtype <U"),
+        (lambda X, y: ([[0.0, 1.0], [2.0]], [0, 1]), ValueError, "X must be a 2-D array of numbers.*equal length"),
+        (lambda X, y: (X[:2], [[0], [1, 1]]), ValueError, "y must be an array of numbers.*equal length"),
     ],
 )
 def test_bad_inputs_are_named(moons, change, error, message):
@@ -314,3 +349,60 @@ def test_bad_options_are_named(moons):
         fit(small_net(), X, y, clip_norm=-1)
     with pytest.raises(ValueError, match="need 0 < lr_min < lr_max"):
         lr_find(small_net(), X, y, lr_min=1.0, lr_max=0.1)
+    with pytest.raises(ValueError, match="drop_last=True with batch_size=300 > n=200 leaves no batch"):
+        fit(small_net(), X, y, batch_size=300, drop_last=True)
+    with pytest.raises(TypeError, match="pass a single function as callbacks=\\[f\\]"):
+        fit(small_net(), X, y, callbacks=lambda history, net: None)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda X, y: fit(small_net(), X, y, divergence_factor=0), r"divergence_factor=0 .* > 0 \(training stops"),
+        (lambda X, y: fit(small_net(), X, y, clip_value=0.0), r"clip_value=0.0 .* \(or None for no clipping\)"),
+        (lambda X, y: lr_find(small_net(), X, y, lr_min=0), r"lr_min=0 .* > 0 \(the test sweeps the learning rate"),
+        (lambda X, y: lr_find(small_net(), X, y, diverge_factor=-1), r"diverge_factor=-1 .* \(the test stops at"),
+        (lambda X, y: lr_find(small_net(), X, y, beta=1.0), r"beta=1.0 must lie in \[0, 1\)"),
+        (lambda X, y: lr_find(small_net(), X, y, l2=-0.1), "l2=-0.1 must be a finite number ≥ 0"),
+        (lambda X, y: evaluate(small_net(), np.full_like(X, np.nan), y), "impute or drop them before evaluating"),
+    ],
+)
+def test_each_parameter_has_its_own_message(moons, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(*moons)
+
+
+def test_numpy_scalars_and_no_callbacks_are_accepted(moons):
+    X, y = moons
+    history = fit(small_net(), X, y, epochs=2, l2=np.float32(0.1), clip_norm=np.float64(1.0), callbacks=None)
+    assert history.config["l2"] == pytest.approx(0.1) and len(history.epoch) == 2
+    assert fit(small_net(), X, y, epochs=3, early_stopping=EarlyStopping(2, min_delta=np.float32(0.0))).epoch
+    found = lr_find(small_net(), X, y, lr_min=np.float32(1e-5), beta=np.float32(0.9), l2=np.float64(0.01), steps=20)
+    assert found.lrs[0] == pytest.approx(1e-5) and found.suggested_lr > 0
+
+
+@pytest.mark.parametrize(
+    ("n", "batch_size", "message"),
+    [
+        (100, 33, r"n=100 with batch_size=33 leaves a last batch of 1 sample; use drop_last=True .*batch_size=34"),
+        (100, 1, r"n=100 with batch_size=1 gives batches of 1 sample; use batch_size=None or an integer ≥ 2"),
+        (1, None, r"n=1 with batch_size=None gives batches of 1 sample; train on at least 2 samples"),
+    ],
+)
+def test_batch_norm_refuses_a_batch_of_one_before_the_first_step(moons, n, batch_size, message):
+    X, y = moons[0][:n], moons[1][:n]
+    net = small_net(batch_norm=True)
+    before = net.params.copy()
+    adam = dl.optim.Adam()
+    with pytest.raises(ValueError, match=message):
+        fit(net, X, y, batch_size=batch_size, optimizer=adam)
+    assert adam.step_count == 0 and np.array_equal(net.params, before)  # no step was taken
+    if n > 1:
+        with pytest.raises(ValueError, match=message):
+            lr_find(net, X, y, batch_size=batch_size)
+
+
+def test_batch_norm_trains_when_the_last_batch_of_one_is_dropped(moons):
+    X, y = moons[0][:100], moons[1][:100]
+    history = fit(small_net(batch_norm=True), X, y, epochs=2, batch_size=33, drop_last=True)
+    assert history.config["steps_per_epoch"] == 3 and not history.diverged

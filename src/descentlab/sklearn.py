@@ -134,6 +134,7 @@ class _DescentEstimator(BaseEstimator):
             seed=seed % (2**63),
             l2=self.l2,
             diagnostics=False,
+            progress=False,  # estimators train quietly, inside pipelines and cross-validation alike
         )
         self.n_iter_ = len(self.history_.epoch)
         self.loss_ = self.history_.train_loss[-1] if self.history_.train_loss else float("nan")

@@ -30,7 +30,9 @@ import csv
 import io
 import json
 import math
+import numbers
 import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from descentlab.data.batching import batch_count, batches, check_batch_size
+from descentlab.nn.layers import BatchNorm
 from descentlab.nn.losses import LOSSES, Loss
 from descentlab.nn.network import Network
 from descentlab.optim import NonFiniteGradientError, Optimizer, clip, make_optimizer
@@ -74,7 +77,7 @@ class EarlyStopping:
     def __post_init__(self) -> None:
         if isinstance(self.patience, bool) or not isinstance(self.patience, (int, np.integer)) or self.patience < 1:
             raise ValueError(f"EarlyStopping: patience={self.patience!r} must be an integer ≥ 1 (epochs to wait)")
-        if not (isinstance(self.min_delta, (int, float)) and math.isfinite(self.min_delta) and self.min_delta >= 0):
+        if not (_is_real(self.min_delta) and math.isfinite(self.min_delta) and self.min_delta >= 0):
             raise ValueError(f"EarlyStopping: min_delta={self.min_delta!r} must be a finite number ≥ 0")
         if self.monitor not in MONITORS:
             raise ValueError(f"EarlyStopping: monitor={self.monitor!r} is not one of {', '.join(map(repr, MONITORS))}")
@@ -183,9 +186,25 @@ def _json_ready(value: Any) -> Any:
 
 
 # -- checks at the door ---------------------------------------------------------------------------------------
-def _check_features(name: str, X: Any, net: Network, owner: str) -> np.ndarray:
+def _is_real(value: Any) -> bool:
+    """A real number of Python or NumPy (``np.float32(0.1)`` included), booleans excluded."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _as_array(name: str, value: Any, owner: str, expected: str) -> np.ndarray:
+    """``np.asarray(value)``, with a named error instead of NumPy's for ragged nested lists."""
+    try:
+        return np.asarray(value)
+    except ValueError as error:
+        raise ValueError(
+            f"{owner}: {name} must be {expected}, with rows of equal length; NumPy could not make one array "
+            f"of it ({type(value).__name__} of rows of different lengths?)"
+        ) from error
+
+
+def _check_features(name: str, X: Any, net: Network, owner: str, use: str = "training") -> np.ndarray:
     """X as a C-contiguous array of the network's dtype, with the network's width and finite entries."""
-    X = np.asarray(X)
+    X = _as_array(name, X, owner, f"a 2-D array of numbers (n_samples, {net.input_dim})")
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{owner}: {name} has dtype {X.dtype}; expected real numbers")
     if X.ndim != 2:
@@ -201,7 +220,7 @@ def _check_features(name: str, X: Any, net: Network, owner: str) -> np.ndarray:
     if not _all_finite(X):
         raise ValueError(
             f"{owner}: {name} holds {int(np.isnan(X).sum())} NaN and {int(np.isinf(X).sum())} Inf entries "
-            f"(as {net.dtype.name}); impute or drop them before training"
+            f"(as {net.dtype.name}); impute or drop them before {use}"
         )
     return X
 
@@ -232,7 +251,7 @@ def _check_loss(loss: str | Loss, net: Network, owner: str) -> Loss:
 
 def _check_targets(name: str, y: Any, n: int, loss_fn: Loss, net: Network, owner: str) -> np.ndarray:
     """Targets in the form the batches are cut from: integer labels (``ce``) or an (n, k) float array."""
-    y = np.asarray(y)
+    y = _as_array(name, y, owner, "an array of numbers, one target (or one-hot row) per sample")
     if y.ndim == 0 or y.shape[0] != n:
         raise ValueError(
             f"{owner}: {name} has shape {y.shape} but the inputs have {n} samples; give one target per sample"
@@ -258,14 +277,60 @@ def _check_optimizer(optimizer: str | Optimizer, owner: str) -> Optimizer:
     return optimizer
 
 
-def _check_positive(name: str, value: Any, owner: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{owner}: {name} must be a number or None, got {value!r}")
+def _check_positive(name: str, value: Any, owner: str, meaning: str) -> float:
+    """A finite real number > 0; ``meaning`` (what the parameter does) completes the error message."""
+    if not _is_real(value):
+        raise TypeError(f"{owner}: {name} must be a real number ({meaning}), got {value!r}")
     if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{owner}: {name}={value!r} must be a finite number > 0 (or None for no clipping)")
+        raise ValueError(f"{owner}: {name}={value!r} must be a finite number > 0 ({meaning})")
     return float(value)
+
+
+def _check_clip(name: str, value: Any, owner: str) -> float | None:
+    return None if value is None else _check_positive(name, value, owner, "or None for no clipping")
+
+
+def _check_l2(l2: Any, owner: str) -> float:
+    if not (_is_real(l2) and math.isfinite(l2) and l2 >= 0):
+        raise ValueError(f"{owner}: l2={l2!r} must be a finite number ≥ 0 (λ of the penalty (λ/2)Σ‖W‖²; 0 for none)")
+    return float(l2)
+
+
+def _check_batches(net: Network, n: int, batch_size: int | None, drop_last: bool, owner: str) -> None:
+    """Refuse, before the first step, batch sizes that leave nothing to train on or a batch norm batch of 1."""
+    if batch_size is not None and drop_last and batch_size > n:
+        raise ValueError(
+            f"{owner}: drop_last=True with batch_size={batch_size} > n={n} leaves no batch; "
+            f"use batch_size ≤ {n} or drop_last=False"
+        )
+    if not any(isinstance(layer, BatchNorm) for layer in net.layers):
+        return
+    k = check_batch_size(batch_size, n, owner=owner)
+    if k == 1:
+        fix = "use batch_size=None or an integer ≥ 2" if n > 1 else "train on at least 2 samples"
+        raise ValueError(
+            f"{owner}: batch normalization needs at least 2 samples per batch in training, but n={n} with "
+            f"batch_size={batch_size} gives batches of 1 sample; {fix}"
+        )
+    if n % k == 1 and not drop_last:
+        other = next(size for size in range(k + 1, n + 1) if n % size != 1)
+        raise ValueError(
+            f"{owner}: batch normalization needs at least 2 samples per batch in training, but n={n} with "
+            f"batch_size={batch_size} leaves a last batch of 1 sample; use drop_last=True or another "
+            f"batch size (e.g. batch_size={other})"
+        )
+
+
+def _check_callbacks(callbacks: Any, owner: str) -> list[Callback]:
+    if callbacks is None:
+        return []
+    listed = list(callbacks) if isinstance(callbacks, Iterable) else None
+    if listed is None or not all(callable(callback) for callback in listed):
+        raise TypeError(
+            f"{owner}: callbacks must be a list of callables callback(history, net) (or None), got "
+            f"{callbacks!r}; pass a single function as callbacks=[f]"
+        )
+    return listed
 
 
 def _check_int(name: str, value: Any, low: int, owner: str) -> int:
@@ -355,9 +420,9 @@ def fit(
     clip_value: float | None = None,
     validation: tuple[Any, Any] | None = None,
     early_stopping: int | EarlyStopping | None = None,
-    callbacks: Iterable[Callback] = (),
+    callbacks: Iterable[Callback] | None = (),
     seed: int = 0,
-    progress: bool = False,
+    progress: bool | None = None,
     l2: float = 0.0,
     diagnostics: bool = True,
     initial_epoch: int = 0,
@@ -382,15 +447,20 @@ def fit(
         clip_norm, clip_value: clip the gradient by global norm or by value before each step.
         validation: ``(X_val, y_val)`` evaluated in inference mode after every epoch.
         early_stopping: a patience (int) or :class:`EarlyStopping`.
-        callbacks: functions ``callback(history, net)`` called after every epoch; returning True stops.
+        callbacks: functions ``callback(history, net)`` called after every epoch; returning True stops
+            (None: no callbacks).
         seed: epoch e shuffles with ``np.random.default_rng([seed, e])``.
-        progress: show a rich progress bar (one update per epoch).
+        progress: a rich progress bar, one update per epoch. ``None`` (the default) shows it when stdout is a
+            terminal and rich is installed, ``True`` always (ImportError without rich: install it with
+            ``pip install 'descentlab[cli]'``), ``False`` never.
         l2: λ of the penalty (λ/2)Σ‖W‖² (part of the reported train and validation losses).
         diagnostics: record per-layer gradient norms, activation statistics and optimizer health per epoch.
         initial_epoch: the first epoch to run, to resume from a checkpoint saved after epoch initial_epoch − 1
             (network, optimizer and schedule from :func:`descentlab.nn.load`). The early-stopping counters and
             the divergence reference J₀ start afresh in the resumed call.
-        shuffle, drop_last: see :func:`descentlab.data.batches`.
+        shuffle, drop_last: see :func:`descentlab.data.batches`. A network with batch normalization refuses
+            batch sizes that would give a batch of 1 sample (``batch_size=1``, or n mod batch_size = 1 without
+            ``drop_last``), before the first step.
         divergence_factor: stop when a batch loss exceeds ``divergence_factor · max(J₀, 1)``, J₀ the first
             batch loss of this call; a NaN/Inf loss or gradient stops training too. The weights are then put
             back to the last ones known good (those whose loss was seen finite at an epoch's first step),
@@ -414,30 +484,29 @@ def fit(
             f"(epochs is the final epoch count: resume with epochs > initial_epoch)"
         )
     k = check_batch_size(batch_size, n, owner=owner)
+    _check_batches(net, n, batch_size, drop_last, owner)
     steps_per_epoch = batch_count(n, batch_size, drop_last)
-    if steps_per_epoch == 0:
-        raise ValueError(f"{owner}: drop_last=True with batch_size={batch_size} > n={n} leaves no batch")
     if schedule is not None and not isinstance(schedule, Schedule):
         raise TypeError(
             f"{owner}: schedule must be a descentlab.optim.schedules schedule, got {type(schedule).__name__}"
         )
     if schedule_unit not in SCHEDULE_UNITS:
         raise ValueError(f"{owner}: schedule_unit={schedule_unit!r} is not one of 'step', 'epoch'")
-    clip_norm = _check_positive("clip_norm", clip_norm, owner)
-    clip_value = _check_positive("clip_value", clip_value, owner)
-    divergence_factor = _check_positive("divergence_factor", divergence_factor, owner)
+    clip_norm = _check_clip("clip_norm", clip_norm, owner)
+    clip_value = _check_clip("clip_value", clip_value, owner)
+    divergence_factor = _check_positive(
+        "divergence_factor", divergence_factor, owner, "training stops at a batch loss over that many times J₀"
+    )
     seed = _check_int("seed", seed, 0, owner)
-    if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not (math.isfinite(l2) and l2 >= 0):
-        raise ValueError(f"{owner}: l2={l2!r} must be a finite number ≥ 0")
+    l2 = _check_l2(l2, owner)
     if validation is not None:
         if not isinstance(validation, (tuple, list)) or len(validation) != 2:
             raise TypeError(f"{owner}: validation must be a pair (X_val, y_val), got {type(validation).__name__}")
         X_val = _check_features("X_val", validation[0], net, owner)
         Y_val = _check_targets("y_val", validation[1], X_val.shape[0], loss_fn, net, owner)
     stopping = _early_stopping(early_stopping, validation is not None, owner)
-    callbacks = list(callbacks)
-    if not all(callable(callback) for callback in callbacks):
-        raise TypeError(f"{owner}: callbacks must be callables callback(history, net)")
+    callbacks = _check_callbacks(callbacks, owner)
+    show_progress = _show_progress(progress, owner)
     classification = loss_fn.name in CLASSIFICATION_LOSSES
     history = History()
     history.config = {
@@ -452,7 +521,7 @@ def fit(
         "schedule_unit": schedule_unit,
         "clip_norm": clip_norm,
         "clip_value": clip_value,
-        "l2": float(l2),
+        "l2": l2,
         "seed": seed,
     }
     total_steps = (epochs - initial_epoch) * steps_per_epoch
@@ -479,7 +548,7 @@ def fit(
     skips_before = optimizer.skipped_steps
     params, grads = net.params, net.grads
     position = 0
-    bar = _ProgressBar(epochs - initial_epoch) if progress else None
+    bar = _ProgressBar(epochs - initial_epoch) if show_progress else None
 
     # Overflow on the way to divergence is detected and explained in the history, not warned about per step.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -688,6 +757,25 @@ def _trim_epoch_lists(history: History) -> None:
             del values[count:]
 
 
+def _show_progress(progress: Any, owner: str) -> bool:
+    """``fit(progress=...)``: True forces the bar (rich required), False hides it, None shows it on a terminal."""
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"{owner}: progress must be True, False or None (a bar on a terminal), got {progress!r}")
+    on_terminal = sys.stdout is not None and sys.stdout.isatty()
+    if not (progress or (progress is None and on_terminal)):
+        return False
+    try:
+        import rich.progress  # noqa: F401 - rich is the cli extra, not a core dependency
+    except ImportError as error:
+        if progress is None:
+            return False
+        raise ImportError(
+            f"{owner}: progress=True draws a rich progress bar, and rich is not installed; install it with "
+            f"pip install 'descentlab[cli]' (or pass progress=False)"
+        ) from error
+    return True
+
+
 class _ProgressBar:
     """A rich progress bar over epochs, imported only when asked for (rich is not a core dependency)."""
 
@@ -722,7 +810,7 @@ def evaluate(net: Network, X: Any, y: Any, loss: str | Loss = "bce") -> dict[str
     """Loss (inference mode) and, for ``bce``/``ce``, accuracy of ``net`` on (X, y)."""
     owner = "evaluate"
     loss_fn = _check_loss(loss, net, owner)
-    X = _check_features("X", X, net, owner)
+    X = _check_features("X", X, net, owner, use="evaluating")
     Y = _check_targets("y", y, X.shape[0], loss_fn, net, owner)
     out = {"loss": net.loss(X, Y, loss=loss_fn.name)}
     if loss_fn.name in CLASSIFICATION_LOSSES:
@@ -789,19 +877,24 @@ def lr_find(
     template = _check_optimizer(optimizer, owner)
     X = _check_features("X", X, net, owner)
     Y = _check_targets("y", y, X.shape[0], loss_fn, net, owner)
-    lr_min_f = _check_positive("lr_min", lr_min, owner)
-    lr_max_f = _check_positive("lr_max", lr_max, owner)
-    if lr_min_f is None or lr_max_f is None or lr_min_f >= lr_max_f:
+    swept = "the test sweeps the learning rate from lr_min up to lr_max, e.g. 1e-7 to 10"
+    lr_min_f = _check_positive("lr_min", lr_min, owner, swept)
+    lr_max_f = _check_positive("lr_max", lr_max, owner, swept)
+    if lr_min_f >= lr_max_f:
         raise ValueError(f"{owner}: need 0 < lr_min < lr_max, got lr_min={lr_min!r}, lr_max={lr_max!r}")
     steps = _check_int("steps", steps, 2, owner)
     seed = _check_int("seed", seed, 0, owner)
-    if not (isinstance(beta, (int, float)) and 0 <= beta < 1):
-        raise ValueError(f"{owner}: beta={beta!r} must lie in [0, 1)")
-    diverge_factor_f = _check_positive("diverge_factor", diverge_factor, owner)
+    if not (_is_real(beta) and 0 <= beta < 1):
+        raise ValueError(f"{owner}: beta={beta!r} must lie in [0, 1) (the smoothing of the loss curve, e.g. 0.98)")
+    diverge_factor_f = _check_positive(
+        "diverge_factor", diverge_factor, owner, "the test stops at a smoothed loss over that many times its minimum"
+    )
     if method not in ("steepest", "min/10"):
         raise ValueError(f"{owner}: method={method!r} is not one of 'steepest', 'min/10'")
+    l2 = _check_l2(l2, owner)
     n = X.shape[0]
     check_batch_size(batch_size, n, owner=owner)
+    _check_batches(net, n, batch_size, False, owner)
 
     trial = type(template)(**template.hyperparameters())
     saved = _Snapshot(net)

@@ -35,10 +35,15 @@ def check_positive_int(name: str, value: object, *, owner: str) -> int:
     return int(value)
 
 
-def check_probability(name: str, value: object, *, owner: str, high_open: bool = True) -> float:
+def check_real(name: str, value: object, *, owner: str) -> float:
+    """A real number of Python or NumPy (booleans refused), as a float."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{owner}: {name} must be a real number, got {value!r} of type {type(value).__name__}")
-    value = float(value)
+    return float(value)
+
+
+def check_probability(name: str, value: object, *, owner: str, high_open: bool = True) -> float:
+    value = check_real(name, value, owner=owner)
     upper_ok = value < 1.0 if high_open else value <= 1.0
     if not (value >= 0.0 and upper_ok):
         interval = "[0, 1)" if high_open else "[0, 1]"
@@ -47,22 +52,27 @@ def check_probability(name: str, value: object, *, owner: str, high_open: bool =
 
 
 def check_nonnegative(name: str, value: object, *, owner: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{owner}: {name} must be a real number, got {value!r} of type {type(value).__name__}")
-    value = float(value)
+    value = check_real(name, value, owner=owner)
     if not (math.isfinite(value) and value >= 0.0):
         raise ValueError(f"{owner}: {name}={value:g} must be a finite number ≥ 0")
     return value
 
 
-def check_inputs(X: object, n_features: int, dtype: np.dtype, *, owner: str) -> np.ndarray:
+def check_inputs(X: object, n_features: int, dtype: np.dtype, *, owner: str, use: str = "training") -> np.ndarray:
     """``X`` as a 2-D array of the network's dtype, with the right width and only finite entries.
 
     A floating or integer ``X`` of another dtype is converted (one copy per call; convert the data set
     once with ``X.astype(net.dtype)`` to avoid it). Complex, boolean, object and string arrays are refused.
+    ``use`` ("training", "predicting") completes the advice for NaN and Inf entries.
     """
     if not isinstance(X, np.ndarray):
-        X = np.asarray(X)
+        try:
+            X = np.asarray(X)
+        except ValueError as error:
+            raise ValueError(
+                f"{owner}: X must be a 2-D array of numbers (n_samples, {n_features}) with rows of equal length; "
+                f"NumPy could not make one array of this {type(X).__name__} (rows of different lengths?)"
+            ) from error
     if X.dtype.kind not in "fiu":
         raise TypeError(f"{owner}: X has dtype {X.dtype}; expected real numbers (the network computes in {dtype.name})")
     if X.ndim != 2:
@@ -81,7 +91,7 @@ def check_inputs(X: object, n_features: int, dtype: np.dtype, *, owner: str) -> 
     if not all_finite(X):
         n_nan = int(np.isnan(X).sum())
         n_inf = int(np.isinf(X).sum())
-        raise ValueError(f"{owner}: X holds {n_nan} NaN and {n_inf} Inf entries; impute or drop them before training")
+        raise ValueError(f"{owner}: X holds {n_nan} NaN and {n_inf} Inf entries; impute or drop them before {use}")
     return X
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,13 @@ from descentlab.optim import OPTIMIZERS, Optimizer, schedules
 
 FORMAT = "descentlab.nn checkpoint"
 VERSION = 1
+#: The first bytes of what :func:`load` opens: a zip archive (an .npz; the second form is an empty archive)
+#: or a single .npy array (refused with its own message). Anything else is not handed to ``np.load``, which
+#: would try to read it as a pickle.
+_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")
+#: The keys of the metadata document, and of its optimizer record, that :func:`load` reads.
+_METADATA_KEYS = ("network", "rng", "optimizer", "schedule", "extra", "extra_arrays")
+_OPTIMIZER_KEYS = ("optimizer", "hyperparameters", "step", "scalars")
 _OPTIMIZER_CLASSES = {cls.__name__: cls for cls in OPTIMIZERS.values()}
 
 
@@ -135,11 +143,20 @@ def save(
 
 def _read(path: Path) -> dict[str, np.ndarray]:
     owner = "dl.nn.load"
+    with open(path, "rb") as handle:
+        head = handle.read(max(map(len, _SIGNATURES)))
+    if not head.startswith(_SIGNATURES):
+        what = "it is empty" if not head else f"it starts with {head[:4]!r}, not the zip signature b'PK\\x03\\x04'"
+        raise ValueError(f"{owner}: {path} is not an .npz checkpoint file ({what}); give a file written by dl.nn.save")
     try:
         with np.load(path, allow_pickle=False) as data:
             if not hasattr(data, "files"):
                 raise ValueError(f"{owner}: {path} is a single .npy array, not a descentlab checkpoint (.npz)")
             return {key: data[key] for key in data.files}
+    except zipfile.BadZipFile as error:
+        raise ValueError(
+            f"{owner}: {path} is not a readable .npz checkpoint file (damaged zip archive: {error})"
+        ) from error
     except ValueError as error:
         if "pickle" in str(error):
             raise ValueError(
@@ -147,6 +164,15 @@ def _read(path: Path) -> dict[str, np.ndarray]:
                 f"pickled content is refused (it can run arbitrary code when loaded)"
             ) from error
         raise
+
+
+def _check_keys(record: dict[str, Any], keys: tuple[str, ...], where: str, path: Path) -> None:
+    missing = [key for key in keys if key not in record]
+    if missing:
+        raise ValueError(
+            f"dl.nn.load: {path} is damaged: its {where} has no {missing[0]!r} entry "
+            f"(expected {', '.join(map(repr, keys))}); save the checkpoint again with dl.nn.save"
+        )
 
 
 def _first_mismatch(saved: dict[str, Any], net: Network) -> str | None:
@@ -193,6 +219,7 @@ def load(path: str | os.PathLike, into: Network | None = None) -> Checkpoint:
             f"{owner}: {path} has format {meta.get('format')!r} version {meta.get('version')!r}; "
             f"this descentlab reads {FORMAT!r} version {VERSION}"
         )
+    _check_keys(meta, _METADATA_KEYS, "metadata", path)
     if into is None:
         net = Network.from_config(meta["network"])
     else:
@@ -223,6 +250,7 @@ def load(path: str | os.PathLike, into: Network | None = None) -> Checkpoint:
     optimizer = None
     if meta["optimizer"] is not None:
         state = dict(meta["optimizer"])
+        _check_keys(state, _OPTIMIZER_KEYS, "optimizer state", path)
         cls = _OPTIMIZER_CLASSES.get(state["optimizer"])
         if cls is None:
             raise ValueError(f"{owner}: unknown optimizer {state['optimizer']!r} in {path}")

@@ -32,6 +32,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from descentlab.nn._validation import check_real
+
 Initializer = Callable[[tuple[int, ...], np.random.Generator, np.dtype], np.ndarray]
 
 
@@ -54,9 +56,9 @@ def zeros(shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype = np
 
 def constant(value: float) -> Initializer:
     """W = ``value`` everywhere (as symmetric as zeros, with a nonzero signal)."""
-    value = float(value)
+    value = check_real("value", value, owner="constant")
     if not math.isfinite(value):
-        raise ValueError(f"constant: value={value} must be finite")
+        raise ValueError(f"constant: value={value} must be finite, e.g. constant(0.5)")
 
     def init(shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype = np.float64) -> np.ndarray:
         return np.full(shape, value, dtype=dtype)
@@ -66,9 +68,9 @@ def constant(value: float) -> Initializer:
 
 def normal(std: float) -> Initializer:
     """W ~ N(0, std²), std fixed whatever the layer's size."""
-    std = float(std)
+    std = check_real("std", std, owner="normal")
     if not (math.isfinite(std) and std > 0):
-        raise ValueError(f"normal: std={std} must be a finite number > 0")
+        raise ValueError(f"normal: std={std} must be a finite number > 0, e.g. normal(0.1)")
 
     def init(shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype = np.float64) -> np.ndarray:
         return (rng.standard_normal(shape) * std).astype(dtype)

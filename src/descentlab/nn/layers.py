@@ -14,11 +14,12 @@ their backward pass is written in terms of their output a (ReLU: a > 0; sigmoid:
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import numpy as np
 
-from descentlab.nn._validation import check_positive_int, check_probability
+from descentlab.nn._validation import check_positive_int, check_probability, check_real
 from descentlab.nn.initializers import Initializer, get_initializer, initializer_name
 
 
@@ -312,9 +313,9 @@ class BatchNorm(Layer):
         super().__init__()
         self.num_features = check_positive_int("num_features", num_features, owner="BatchNorm")
         self.momentum = check_probability("momentum", momentum, owner="BatchNorm", high_open=False)
-        eps = float(eps)
-        if not eps > 0:
-            raise ValueError(f"BatchNorm: eps={eps} must be > 0, e.g. 1e-5")
+        eps = check_real("eps", eps, owner="BatchNorm")
+        if not (math.isfinite(eps) and eps > 0):
+            raise ValueError(f"BatchNorm: eps={eps} must be a finite number > 0, e.g. 1e-5")
         self.eps = eps
         self.gamma: np.ndarray
         self.dgamma: np.ndarray

@@ -134,8 +134,13 @@ class CategoricalCrossEntropy(Loss):
         _check_length(y, n, owner)
         if y.ndim == 1:
             if y.dtype.kind == "f":
-                if not np.all(np.floor(y) == y):
-                    raise ValueError(f"{owner}: loss='ce' needs integer class labels, got non-integer values")
+                integral = np.floor(y) == y  # False for NaN; ±Inf is caught by the range check below
+                if not np.all(integral):
+                    bad = y[~integral][:3]
+                    raise ValueError(
+                        f"{owner}: loss='ce' needs integer class labels 0, 1, …, {k - 1} (one per output), got "
+                        f"non-integer values such as {bad.tolist()}; round or encode the labels as integers"
+                    )
             elif y.dtype.kind == "b":
                 raise TypeError(f"{owner}: loss='ce' needs integer class labels in [0, {k}), got a boolean array")
             low, high = y.min(), y.max()

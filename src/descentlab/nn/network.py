@@ -335,7 +335,7 @@ class Network:
 
         ``training=True`` runs batch norm on batch statistics (updating its running averages) and dropout.
         """
-        X = check_inputs(X, self.input_dim, self.dtype, owner="Network.forward")
+        X = check_inputs(X, self.input_dim, self.dtype, owner="Network.forward", use="predicting")
         return self._forward(X, bool(training)).copy()
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -344,7 +344,7 @@ class Network:
             raise ValueError(
                 "Network.predict_proba: this network has a linear output (no probabilities); use predict()"
             )
-        X = check_inputs(X, self.input_dim, self.dtype, owner="Network.predict_proba")
+        X = check_inputs(X, self.input_dim, self.dtype, owner="Network.predict_proba", use="predicting")
         probabilities = self._forward(X, training=False).copy()
         self._output_layer.forward(probabilities, training=False)
         return probabilities[:, 0] if self.output_dim == 1 else probabilities
@@ -355,7 +355,7 @@ class Network:
         Shape (n,) for one output unit or a softmax; (n, outputs) for multi-label sigmoid or multi-output linear.
         """
         if self.output == "linear":
-            X = check_inputs(X, self.input_dim, self.dtype, owner="Network.predict")
+            X = check_inputs(X, self.input_dim, self.dtype, owner="Network.predict", use="predicting")
             values = self._forward(X, training=False).copy()
             return values[:, 0] if self.output_dim == 1 else values
         probabilities = self.predict_proba(X)

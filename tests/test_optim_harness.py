@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -216,3 +217,29 @@ def test_registry_names_every_optimizer():
     assert isinstance(optim.make_optimizer("Adam", lr=0.1), optim.Adam)
     with pytest.raises(ValueError, match="unknown optimizer 'adamax'; known: gd, momentum"):
         optim.make_optimizer("adamax")
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        (lambda s: s.pop("arrays"), "the state has no 'arrays'"),
+        (lambda s: s.update(step=-1), "step=-1"),
+        (lambda s: s["arrays"].pop("v"), "state arrays"),
+        (lambda s: s["hyperparameters"].update(beta1=2.0), "beta1=2"),
+    ],
+)
+def test_a_damaged_state_raises_and_leaves_the_optimizer_as_it_was(damage, words):
+    source = optim.Adam(lr=0.5)
+    source.step(np.ones(3), np.ones(3))
+    state = source.state_dict()
+    damage(state)
+    target = optim.Adam(lr=0.1, beta1=0.8)
+    theta = np.ones(3)
+    target.step(theta, np.ones(3))
+    before = target.state_dict()
+    with pytest.raises(ValueError, match=re.escape(words)):
+        target.load_state_dict(state)
+    after = target.state_dict()
+    assert after["hyperparameters"] == before["hyperparameters"] and after["step"] == before["step"]
+    for key, array in before["arrays"].items():
+        np.testing.assert_array_equal(after["arrays"][key], array)

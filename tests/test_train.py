@@ -216,6 +216,8 @@ def test_history_diagnostics_and_serialization(tmp_path, moons):
     # plain GD moves each parameter by exactly α·|g|: the effective step is α everywhere
     assert np.allclose(history.effective_step["median"], 0.05, rtol=1e-3)
     assert np.allclose(history.effective_step["max"], 0.05, rtol=0.02)  # float32 rounding of small Δθ
+    assert list(history.effective_step_by_layer) == layers
+    assert all(np.allclose(values, 0.05, rtol=1e-3) for values in history.effective_step_by_layer.values())
     assert set(history.activations["relu0"]) == {"mean", "std", "dead_fraction"}
     assert len(history.val_accuracy) == 3 and history.skipped_steps == [0, 0, 0]
     document = json.loads(history.to_json(tmp_path / "h.json"))

@@ -97,7 +97,8 @@ class History:
     ``grad_norms[layer]`` (‖∂J/∂θ_layer‖ before clipping), ``update_ratio[layer]`` (‖Δθ_layer‖ / ‖θ_layer‖,
     healthy around 1e-3 for SGD-like training), ``effective_step`` (``{"median", "mean", "max"}`` of
     |Δθᵢ| / |gᵢ| over parameters with gᵢ ≠ 0: the per-parameter learning rate an adaptive method actually
-    applied; for plain GD it is α everywhere) and, from the epoch-end inference pass on the probe samples,
+    applied; for plain GD it is α everywhere), ``effective_step_by_layer[layer]`` (the median of that ratio
+    within each layer) and, from the epoch-end inference pass on the probe samples,
     ``activations[layer]`` = ``{"mean", "std", "dead_fraction"}`` (dead: a unit that is 0 for every probe sample).
 
     ``stopped_reason`` says in words why training ended; ``diverged`` is True when it was divergence;
@@ -114,6 +115,7 @@ class History:
     grad_norms: dict[str, list[float]] = field(default_factory=dict)
     update_ratio: dict[str, list[float]] = field(default_factory=dict)
     effective_step: dict[str, list[float]] = field(default_factory=dict)
+    effective_step_by_layer: dict[str, list[float]] = field(default_factory=dict)
     activations: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     step_loss: np.ndarray = field(default_factory=lambda: np.empty(0))
     step_lr: np.ndarray = field(default_factory=lambda: np.empty(0))
@@ -150,7 +152,12 @@ class History:
             for name in ("train_accuracy", "val_loss", "val_accuracy", "lr", "skipped_steps"):
                 if getattr(self, name):
                     columns[name] = getattr(self, name)
-            for prefix, mapping in (("grad_norm", self.grad_norms), ("update_ratio", self.update_ratio)):
+            per_layer = (
+                ("grad_norm", self.grad_norms),
+                ("update_ratio", self.update_ratio),
+                ("effective_step", self.effective_step_by_layer),
+            )
+            for prefix, mapping in per_layer:
                 columns.update({f"{prefix}/{layer}": values for layer, values in mapping.items()})
             columns.update({f"effective_step/{key}": values for key, values in self.effective_step.items()})
             for layer, stats in self.activations.items():
@@ -532,6 +539,7 @@ def fit(
         for name in groups:
             history.grad_norms[name] = []
             history.update_ratio[name] = []
+            history.effective_step_by_layer[name] = []
         history.effective_step = {"median": [], "mean": [], "max": []}
     probe = slice(0, min(n, PROBE_SIZE))
 
@@ -728,7 +736,8 @@ class _EarlyStoppingTracker:
 def _record_health(
     history: History, params: np.ndarray, grads: np.ndarray, before: np.ndarray, groups: dict[str, slice]
 ) -> None:
-    """Update-to-parameter ratio per layer and the effective per-parameter step |Δθ|/|g| of the last step."""
+    """Update-to-parameter ratio per layer and the effective per-parameter step |Δθ|/|g| of the last step
+    (summarized over all parameters, and its median per layer)."""
     ratios = {}
     for name, part in groups.items():
         old = before[part]
@@ -740,19 +749,25 @@ def _record_health(
         norm_delta = math.sqrt(float(np.dot(delta, delta)))
         history.update_ratio[name].append(norm_delta / ratios[name] if ratios[name] > 0 else math.inf)
     moving = grads != 0
+    steps = np.zeros_like(before)
+    np.divide(np.abs(before), np.abs(grads), out=steps, where=moving)
     if moving.any():
-        steps = np.abs(before[moving]) / np.abs(grads[moving])
-        summary = {"median": float(np.median(steps)), "mean": float(steps.mean()), "max": float(steps.max())}
+        moved = steps[moving]
+        summary = {"median": float(np.median(moved)), "mean": float(moved.mean()), "max": float(moved.max())}
     else:
         summary = dict.fromkeys(("median", "mean", "max"), math.nan)
     for key, value in summary.items():
         history.effective_step[key].append(value)
+    for name, part in groups.items():
+        layer_moving = moving[part]
+        layer_median = float(np.median(steps[part][layer_moving])) if layer_moving.any() else math.nan
+        history.effective_step_by_layer[name].append(layer_median)
 
 
 def _trim_epoch_lists(history: History) -> None:
     """Drop diagnostics recorded for an epoch that did not finish (keep every list aligned with ``epoch``)."""
     count = len(history.epoch)
-    for mapping in (history.grad_norms, history.update_ratio, history.effective_step):
+    for mapping in (history.grad_norms, history.update_ratio, history.effective_step, history.effective_step_by_layer):
         for values in mapping.values():
             del values[count:]
 

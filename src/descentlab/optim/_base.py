@@ -192,24 +192,38 @@ class Optimizer:
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned (from this class); hyperparameters are restored too."""
-        name = type(self).__name__
-        if state_dict.get("optimizer") != name:
-            raise ValueError(f"{name}.load_state_dict: the state belongs to {state_dict.get('optimizer')!r}")
+        """Restore what :meth:`state_dict` returned (from this class); hyperparameters are restored too.
+
+        Everything is checked before anything is assigned: a state that does not fit raises ``ValueError``
+        and leaves this optimizer as it was.
+        """
+        name = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"{name}: expected the dict state_dict() returns, got {type(state_dict).__name__}")
+        missing = [key for key in _STATE_KEYS if key not in state_dict]
+        if missing:
+            raise ValueError(
+                f"{name}: the state has no {', '.join(repr(k) for k in missing)}; pass what state_dict() returned"
+            )
+        if state_dict["optimizer"] != type(self).__name__:
+            raise ValueError(f"{name}: the state belongs to {state_dict['optimizer']!r}")
         fresh = type(self)(**state_dict["hyperparameters"])  # validates every hyperparameter
-        self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in ("state", "skipped_steps")})
         arrays = {k: np.array(v, copy=True, order="C") for k, v in state_dict["arrays"].items()}
-        expected = set(self._active_states()) if arrays or state_dict["step"] else set()
+        step = state_dict["step"]
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+            raise ValueError(f"{name}: step={step!r} must be an integer ≥ 0")
+        expected = set(fresh._active_states()) if arrays or step else set()
         if set(arrays) != expected:
-            raise ValueError(f"{name}.load_state_dict: state arrays {sorted(arrays)} != expected {sorted(expected)}")
+            raise ValueError(f"{name}: state arrays {sorted(arrays)} != expected {sorted(expected)}")
         shapes = {a.shape for a in arrays.values()}
         if len(shapes) > 1:
-            raise ValueError(f"{name}.load_state_dict: state arrays have different shapes {sorted(shapes)}")
-        if state_dict["step"] == 0 and not arrays:
+            raise ValueError(f"{name}: state arrays have different shapes {sorted(shapes)}")
+        scalars = {k: float(v) for k, v in state_dict["scalars"].items()}
+        self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in ("state", "skipped_steps")})
+        if step == 0 and not arrays:
             self.state = None
         else:
-            scalars = {k: float(v) for k, v in state_dict["scalars"].items()}
-            self.state = OptimizerState(step=int(state_dict["step"]), arrays=arrays, scalars=scalars)
+            self.state = OptimizerState(step=int(step), arrays=arrays, scalars=scalars)
         self.skipped_steps = int(state_dict.get("skipped_steps", 0))
 
     # -- explanation --------------------------------------------------------------------------------------
@@ -225,6 +239,9 @@ class Optimizer:
     def bias_corrected(self) -> dict[str, np.ndarray]:
         """Bias-corrected views of the state (m̂, v̂ …) after the last step, for tracing; none by default."""
         return {}
+
+
+_STATE_KEYS = ("optimizer", "hyperparameters", "step", "arrays", "scalars")
 
 
 def _all_finite(array: np.ndarray) -> bool:

@@ -24,7 +24,7 @@ from descentlab.experiments import (
     summarize,
     write_report,
 )
-from descentlab.experiments.report import t_quantile_975
+from descentlab.experiments.report import ranking_rows, t_quantile_975
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,6 +99,30 @@ BAD_SPECS = [
     ("log scale, no minimum", ('"rosenbrock"', '"saddle"\nscale = "log"'), 'scale = "log"', "positive metric"),
     ("unknown scale", ("steps = 60", 'steps = 60\nscale = "cubic"'), 'scale = "cubic"', "must be one of"),
     ("reversed range", ("[1e-3, 1e-1]", "[1e-1, 1e-3]"), "[1e-1, 1e-3]", "low must be below high"),
+    (
+        "dotted key under a bare table",
+        ("[optimizers.gd]\n", "[optimizers]\nadamx.space.lr = 0.1\n\n[optimizers.gd]\n"),
+        "adamx.space.lr",
+        "unknown optimizer 'adamx'",
+    ),
+    (
+        "accuracy ranking on a regression",
+        (
+            'surface = "rosenbrock"\nsteps = 60\nstart_noise = 0.05\ntarget = { loss = 5.0 }',
+            'dataset = "diabetes"\nepochs = 1\nrank_by = "val_acc"',
+        ),
+        'rank_by = "val_acc"',
+        "'diabetes' is a regression data set",
+    ),
+    (
+        "accuracy target on a regression",
+        (
+            'surface = "rosenbrock"\nsteps = 60\nstart_noise = 0.05\ntarget = { loss = 5.0 }',
+            'dataset = "diabetes"\nepochs = 1\ntarget = { val_acc = 0.5 }',
+        ),
+        "target = { val_acc",
+        "'diabetes' is a regression data set",
+    ),
 ]
 
 
@@ -120,6 +144,38 @@ def test_newton_is_refused_on_dataset_problems():
     with pytest.raises(SpecError, match="needs the Hessian") as caught:
         parse_spec(text)
     assert caught.value.line == line_of(text, "[optimizers.newton]")
+
+
+@pytest.mark.parametrize("search_seed", range(6))
+def test_random_search_checks_every_choice_and_both_range_ends_whatever_the_draws(search_seed):
+    one_trial = TINY.replace("trials = 2", "trials = 1")
+    for old, new, line_text in [
+        ("beta2 = [0.99, 0.999]", "beta2 = [0.99, 0.999, 1.5]", "beta2 = [0.99, 0.999, 1.5]"),
+        ("beta2 = [0.99, 0.999]", "beta2 = { uniform = [0.9, 1.5] }", "beta2 = { uniform"),
+    ]:
+        text = f"search_seed = {search_seed}\n" + one_trial.replace(old, new)
+        with pytest.raises(SpecError, match=r"beta2=1\.5") as caught:
+            parse_spec(text)
+        assert caught.value.line == line_of(text, line_text)
+
+
+def test_a_dataset_whose_package_is_missing_fails_the_spec(tmp_path, monkeypatch):
+    import typer
+    from typer.testing import CliRunner
+
+    from descentlab.experiments.cli import register
+
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # as if scikit-learn were not installed
+    with pytest.raises(SpecError, match=r"cannot load 'digits'.*pip install") as caught:
+        parse_spec(DIGITS)
+    assert caught.value.line == line_of(DIGITS, 'dataset = "digits"')
+    spec, db = tmp_path / "digits.toml", tmp_path / "r.sqlite"
+    spec.write_text(DIGITS)
+    app = typer.Typer()
+    register(app)
+    done = CliRunner().invoke(app, ["compare", str(spec), "--db", str(db), "--jobs", "1"])
+    assert done.exit_code == 2 and not db.exists()
+    assert "pip install 'descentlab[data]'" in " ".join(done.output.split())
 
 
 def test_bad_spec_fails_before_any_run(tmp_path):
@@ -213,7 +269,7 @@ def test_store_records_each_run_once_and_rolls_back_partial_writes(tmp_path):
         assert store.environments()[run["environment"]]["numpy"] == np.__version__
 
 
-def test_export_csv_and_parquet(tmp_path):
+def test_export_csv(tmp_path):
     spec = parse_spec(TINY)
     with Store(tmp_path / "s.sqlite") as store:
         run_sweep(spec, store, LocalExecutor(1))
@@ -225,14 +281,47 @@ def test_export_csv_and_parquet(tmp_path):
         assert {json.loads(r["hyperparameters"])["lr"] for r in rows if r["optimizer"] == "gd"} == {1e-4, 1e-3}
         with pytest.raises(ValueError, match=r"\.csv or \.parquet"):
             store.export(tmp_path / "runs.xlsx")
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            with pytest.raises(ImportError, match="pyarrow"):
-                store.export(tmp_path / "runs.parquet")
-        else:
-            store.export(tmp_path / "runs.parquet")
-            assert pq.read_table(tmp_path / "runs.parquet").num_rows == len(rows)
+
+
+def test_export_parquet_reads_back_what_the_store_holds(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet export needs the parquet extra (pyarrow)")
+    spec = parse_spec(TINY)
+    with Store(tmp_path / "s.sqlite") as store:
+        run_sweep(spec, store, LocalExecutor(1))
+        store.export(tmp_path / "runs.parquet")
+        store.export(tmp_path / "curves.parquet", table="curves")
+        runs = store.runs("tiny")
+        points = sum(len(store.curve(r["run_key"])["step"]) for r in runs)
+    table = pq.read_table(tmp_path / "runs.parquet").to_pylist()
+    assert [row["run_key"] for row in table] == [r["run_key"] for r in runs]
+    assert [row["final_loss"] for row in table] == [r["final_loss"] for r in runs]
+    assert [json.loads(row["hyperparameters"]) for row in table] == [r["hyperparameters"] for r in runs]
+    curves = pq.read_table(tmp_path / "curves.parquet")
+    assert curves.num_rows == points
+    assert curves.column_names[:4] == ["run_key", "point", "step", "seconds"]
+
+
+def test_parquet_without_pyarrow_fails_before_anything_is_written(tmp_path, monkeypatch):
+    import typer
+    from typer.testing import CliRunner
+
+    from descentlab.experiments.cli import register
+
+    with Store(tmp_path / "s.sqlite") as store:
+        run_sweep(parse_spec(TINY), store, LocalExecutor(1))
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if pyarrow were not installed
+    with Store(tmp_path / "s.sqlite") as store, pytest.raises(ImportError, match=r"pyarrow.*\.csv instead"):
+        store.export(tmp_path / "runs.parquet")
+    app = typer.Typer()
+    register(app)
+    out = tmp_path / "r.html"
+    for export, message in [("runs.parquet", "pyarrow"), ("runs.xlsx", ".csv or .parquet")]:
+        done = CliRunner().invoke(
+            app, ["report", str(tmp_path / "s.sqlite"), "--out", str(out), "--export", str(tmp_path / export)]
+        )
+        assert done.exit_code == 2 and message in done.output
+        assert not out.exists(), "the report is not written when an export cannot be"
+    assert not (tmp_path / "runs.parquet").exists()
 
 
 # -- executors -------------------------------------------------------------------------------------------
@@ -389,3 +478,46 @@ def test_command_line_compare_report_and_exports(tmp_path):
     assert missing.exit_code == 2 and "descentlab compare" in missing.output
     bad = runner.invoke(app, ["compare", str(spec), "--executor", "slurm", "--db", str(db)])
     assert bad.exit_code == 2 and "unknown executor 'slurm'" in bad.output
+
+
+def test_compare_says_when_it_skips_runs_stored_as_failed(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from descentlab.experiments.cli import register
+
+    spec, db = parse_spec(TINY), tmp_path / "r.sqlite"
+    (tmp_path / "tiny.toml").write_text(TINY)
+    with Store(db) as store:
+        store.begin_sweep(spec, [t.key for t in spec.tasks()])
+        for task in spec.tasks()[:3]:
+            store.record(execute_run(task.to_dict()) | {"status": "failed", "error": "boom"}, executor="local")
+    app = typer.Typer()
+    register(app)
+    compare = ["compare", str(tmp_path / "tiny.toml"), "--db", str(db), "--jobs", "1"]
+    done = CliRunner().invoke(app, compare)
+    assert done.exit_code == 1, done.output
+    said = " ".join(done.output.split())  # the console wraps long lines
+    assert "3 stored run(s) failed in an earlier start" in said and "again with --retry-failed" in said
+    retried = CliRunner().invoke(app, [*compare, "--retry-failed"])
+    assert retried.exit_code == 0, retried.output
+    assert "failed in an earlier start" not in retried.output
+
+
+NOISELESS = TINY.replace("start_noise = 0.05\n", "")
+
+
+def test_seeds_on_a_noise_free_surface_are_warned_about_and_get_no_interval(tmp_path):
+    spec = parse_spec(NOISELESS, source="calm.toml")
+    (warning,) = spec.warnings
+    assert warning.startswith(f"calm.toml:{line_of(NOISELESS, '[problems.rosen]')}: problems.rosen: ")
+    assert "all 2 seeds give the same run" in warning and "start_noise = 0.1" in warning
+    assert parse_spec(NOISELESS.replace("seeds = [0, 1]", "seeds = [0]")).warnings == ()
+    assert parse_spec(TINY).warnings == ()
+    with Store(tmp_path / "s.sqlite") as store:
+        run_sweep(spec, store, LocalExecutor(1))
+        (problem,) = summarize(store).problems
+    rows = ranking_rows(problem)
+    assert problem.deterministic
+    assert {row["95% CI"] for row in rows} == {"n/a (deterministic: every seed gives the same run)"}
+    assert [row["vs #1"] for row in rows[1:]] == ["n/a (deterministic)"] * (len(rows) - 1)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 import descentlab as dl
-from descentlab.web import create_app
+from descentlab.web import create_app, race
 from descentlab.web.app import plotly_js
 from descentlab.web.notes import OPTIMIZER_NOTES
 from descentlab.web.schemas import LIMITS, SERVER_LIMITS, ServerLimits, TrainConfig
@@ -151,10 +153,46 @@ def test_explain_shows_describe_with_the_current_values(client):
         ({"optimizer": "gd", "schedule": {"type": "step", "params": {"every": 0}}}, ("every",)),
         ({"optimizer": "gd", "clip": {"mode": "norm", "threshold": 0}}, ("clip.threshold",)),
         ({"optimizer": "gd", "speed": 3}, ("speed",)),
+        ({"optimizer": "gd", "schedule": {"type": "step", "params": {"every": "10"}}}, ("schedule.params.every",)),
+        ({"optimizer": "gd", "schedule": {"type": "step", "params": {"every": True}}}, ("schedule.params.every",)),
+        ({"optimizer": "momentum", "hyperparameters": {"form": 3}}, ("form=3 must be a string", "heavy_ball")),
     ],
 )
 def test_explain_rejects_bad_settings_readably(client, spec, fragments):
     assert_error(client.post("/api/explain", json=spec), 422, *fragments)
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "fragment"),
+    [
+        ({"optimizer": "adam", "hyperparameters": {"lr": -1}}, "hyperparameters.lr", "Adam: lr=-1 is outside"),
+        ({"optimizer": "adam", "hyperparameters": {"beta1": 1.0}}, "hyperparameters.beta1", "beta1=1"),
+        ({"optimizer": "momentum", "hyperparameters": {"form": "x"}}, "hyperparameters.form", "'sutskever'"),
+        ({"optimizer": "gd", "schedule": {"type": "exponential", "params": {"k": -1}}}, "schedule.params.k", "k=-1"),
+    ],
+)
+def test_library_errors_name_the_field_they_concern(client, spec, field, fragment):
+    response = client.post("/api/explain", json=spec)
+    message = assert_error(response, 422, fragment)
+    assert response.json()["details"] == [{"field": field, "message": message}]
+
+
+def test_a_racer_the_library_refuses_is_named_by_its_index(client):
+    body = race_body(racers=[racer("gd", lr=1e-3), racer("adam", lr=-1)])
+    details = client.post("/api/race", json=body).json()["details"]
+    assert [d["field"] for d in details] == ["racers.1.hyperparameters.lr"]
+
+
+def test_string_hyperparameters_are_settable(client):
+    options = client.get("/api/options").json()["optimizers"]["momentum"]
+    assert options["form"] == "heavy_ball"
+    for form in ("ewa", "heavy_ball", "sutskever"):
+        spec = {"optimizer": "momentum", "hyperparameters": {"lr": 0.01, "form": form}}
+        response = client.post("/api/explain", json=spec)
+        assert response.status_code == 200, response.text
+        assert response.json()["equations"] == dl.optim.Momentum(lr=0.01, form=form).describe()
+    raced = client.post("/api/race", json=race_body(racers=[racer("momentum", lr=1e-3, form="sutskever")]))
+    assert raced.status_code == 200, raced.text
 
 
 # ---- race -----------------------------------------------------------------------------------------------
@@ -272,6 +310,11 @@ def test_race_reports_divergence_per_start(client):
         ({"steps": 0}, ("steps",)),
         ({"steps": LIMITS.race_max_steps + 1}, ("steps",)),
         ({"steps": 2.5}, ("steps",)),
+        ({"steps": True}, ("steps", "valid integer")),  # a JSON boolean is not 1 step
+        ({"steps": "10"}, ("steps", "valid integer")),
+        ({"starts": [[True, 1.0]]}, ("starts.0.0", "valid number")),
+        ({"starts": [["-1.2", 1.0]]}, ("starts.0.0", "valid number")),
+        ({"racers": [racer("gd") | {"clip": {"mode": "norm", "threshold": True}}]}, ("clip.threshold",)),
         ({"racers": [racer("gd", lr=1e9)]}, ("lr",)),
         ({"racers": [racer("gd") | {"label": "x" * 100}]}, ("label",)),
         ({"colour": "red"}, ("colour",)),
@@ -412,6 +455,12 @@ def test_a_playing_run_waits_for_the_page_to_draw(client):
         (json.dumps({"type": "configure", "config": EASY | {"batch_norm": True, "batch_size": 1}}), "batch norm"),
         (json.dumps({"type": "configure", "config": EASY | {"batch_norm": True, "batch_size": 139}}), "batch of 1"),
         (json.dumps({"type": "configure", "config": EASY | {"optimizer": racer("newton")}}), "Hessian"),
+        (
+            json.dumps({"type": "configure", "config": EASY | {"epochs": True}}),
+            "epochs: Input should be a valid integer",
+        ),
+        (json.dumps({"type": "configure", "config": EASY | {"seed": "3"}}), "seed: Input should be a valid integer"),
+        (json.dumps({"type": "configure", "config": EASY | {"noise": "0.1"}}), "noise: Input should be a valid number"),
         ("x" * (SERVER_LIMITS.max_body_bytes + 1), "the limit is"),
     ],
 )
@@ -422,6 +471,14 @@ def test_bad_training_commands_answer_an_error_and_keep_the_connection(client, m
         assert error["type"] == "error" and fragment in error["message"], error
         send(ws, "configure", config=EASY | {"epochs": 1})
         assert ws.receive_json()["type"] == "ready"
+
+
+def test_a_library_error_in_the_settings_names_its_field(client):
+    with client.websocket_connect("/api/train") as ws:
+        send(ws, "configure", config=EASY | {"optimizer": racer("adam", beta2=1.0)})
+        error = ws.receive_json()
+        assert error["type"] == "error" and error["message"].startswith("Adam: beta2=1")
+        assert error["details"] == [{"field": "optimizer.hyperparameters.beta2", "message": error["message"]}]
 
 
 def test_a_library_error_mid_run_stops_the_run_with_a_message(client, monkeypatch):
@@ -490,6 +547,46 @@ def test_training_sessions_are_bounded():
         with small.websocket_connect("/api/train") as after:  # the slot is free again
             send(after, "configure", config=EASY | {"epochs": 1})
             assert after.receive_json()["type"] == "ready"
+
+
+def test_training_sessions_are_bounded_per_client():
+    app = create_app(ServerLimits(max_training_sessions=4, max_training_sessions_per_client=1))
+    with TestClient(app) as one, TestClient(app, client=("192.0.2.7", 50000)) as other:
+        with one.websocket_connect("/api/train") as first:
+            with one.websocket_connect("/api/train") as second:
+                error = second.receive_json()
+                assert error["type"] == "error" and "testclient already runs 1 training" in error["message"]
+                assert "limit per client" in error["message"]
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    second.receive_json()
+                assert closed.value.code == 1013
+            with other.websocket_connect("/api/train") as elsewhere:  # another client still gets a session
+                send(elsewhere, "configure", config=EASY | {"epochs": 1})
+                assert elsewhere.receive_json()["type"] == "ready"
+            send(first, "configure", config=EASY | {"epochs": 1})
+            assert first.receive_json()["type"] == "ready"
+
+
+def test_races_in_flight_are_bounded(monkeypatch):
+    entered, release = threading.Event(), threading.Event()
+    real = race.run_race
+
+    def slow(request):
+        entered.set()
+        release.wait(timeout=30)
+        return real(request)
+
+    monkeypatch.setattr(race, "run_race", slow)
+    with TestClient(create_app(ServerLimits(max_races_in_flight=1))) as small:
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(small.post, "/api/race", json=race_body())
+            assert entered.wait(timeout=30)
+            busy = small.post("/api/race", json=race_body())
+            release.set()
+            assert first.result(timeout=60).status_code == 200
+        assert_error(busy, 503, "as many races as it allows at once (1)", "in a moment")
+        assert busy.headers["retry-after"] == "1"
+        assert small.post("/api/race", json=race_body()).status_code == 200  # the slot is free again
 
 
 # ---- the training run itself --------------------------------------------------------------------------------

@@ -12,12 +12,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape  # messages quote install commands such as pip install 'descentlab[data]'
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from descentlab.experiments.executors import EXECUTORS, make_executor
 from descentlab.experiments.runner import Result, run_sweep
 from descentlab.experiments.spec import SpecError, load_spec
-from descentlab.experiments.store import Store
+from descentlab.experiments.store import Store, export_format
 
 _console = Console(stderr=True)
 
@@ -38,12 +39,14 @@ def compare(
     try:
         sweep = load_spec(spec)
     except SpecError as exc:
-        _console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        _console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
+    for warning in sweep.warnings:
+        _console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
     try:
         runner = make_executor(executor, jobs=jobs, address=address)
     except (ValueError, ImportError) as exc:
-        _console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        _console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -70,7 +73,13 @@ def compare(
         f"Next: descentlab report {db} --out report.html",
         highlight=False,
     )
-    if outcome.failed:
+    if outcome.skipped_failed:
+        _console.print(
+            f"{outcome.skipped_failed} stored run(s) failed in an earlier start and were skipped (their tracebacks "
+            "are in the store's runs table, column error); run them again with --retry-failed",
+            highlight=False,
+        )
+    if outcome.failed or outcome.skipped_failed:
         raise typer.Exit(1)
 
 
@@ -92,6 +101,8 @@ def report(
         raise typer.Exit(2)
     with Store(db) as store:
         try:
+            for target in export or []:
+                export_format(target)  # a bad name or a missing pyarrow fails before anything is written
             name = write_report(store, out, sweep=sweep, markdown=markdown)
             _console.print(f"wrote {out}" + (f" and {markdown}" if markdown else ""), highlight=False)
             for target in export or []:
@@ -99,7 +110,7 @@ def report(
                 store.export(target, table=table, sweep=name)
                 _console.print(f"exported {table} to {target}", highlight=False)
         except (ValueError, ImportError) as exc:
-            _console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            _console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(2) from exc
 
 

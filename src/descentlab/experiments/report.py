@@ -18,6 +18,8 @@ How the numbers are made (each stated in the report too):
   (Schmidt et al. 2021, "Descending through a crowded valley", §3); equal trial budgets keep that optimism
   equal between optimizers.
 - Steps and seconds to target: medians over the seeds that reached the target, with the count reaching.
+- On a surface without start or gradient noise every seed gives the same run: its interval (zero width) and
+  the verdict against the first read "n/a (deterministic …)" rather than "worse".
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ import numpy as np
 from descentlab.experiments.spec import METRICS
 from descentlab.experiments.store import Store
 
+#: The interval of a problem whose seeds all give the same run (a surface without start or gradient noise).
+DETERMINISTIC = "n/a (deterministic: every seed gives the same run)"
 #: On a log scale, losses below this count as this (f − f* reached the precision of θ's float64 rounding).
 LOG_FLOOR = 1e-20
 
@@ -169,6 +173,11 @@ class ProblemSummary:
     log_scale: bool = False
 
     @property
+    def deterministic(self) -> bool:
+        """A surface without start or gradient noise: every seed gives the same run, so seeds add no spread."""
+        return self.kind == "surface" and not self.options.get("start_noise") and not self.options.get("grad_noise")
+
+    @property
     def metric_range(self) -> tuple[float, float]:
         """Where the ranking metric can lie: [0, 1] for accuracies; [0, ∞) for the losses of dataset problems
         and for a surface's suboptimality f − f*; unbounded for a surface without a minimum (f itself)."""
@@ -225,7 +234,7 @@ def summarize(store: Store, sweep: str | None = None) -> Summary:
         raise ValueError(f"sweep {info['name']!r} has no finished run yet; run `descentlab compare` to fill it")
     from descentlab.experiments.spec import parse_spec
 
-    problems_spec = {p.label: p for p in parse_spec(info["spec"], source=info["source"]).problems}
+    problems_spec = {p.label: p for p in parse_spec(info["spec"], source=info["source"], probe_datasets=False).problems}
     problems = []
     for problem in dict.fromkeys(r["problem"] for r in runs):
         problem_runs = [r for r in runs if r["problem"] == problem]
@@ -338,19 +347,28 @@ def ranking_rows(problem: ProblemSummary) -> list[dict[str, str]]:
         best = result.best
         low, high = best.interval(*problem.metric_range)
         steps, seconds = best.median_to_target()
+        same_runs = problem.deterministic and len(best.values) > 1
         if place == 1:
             versus = "—"
         elif not best.complete:
             versus = "worse (diverged on a seed)"
+        elif same_runs:
+            versus = "n/a (deterministic)"
         else:
             overlap = low <= first_high if not problem.higher_is_better else high >= first_low
             versus = "tied (CIs overlap)" if overlap else "worse"
+        if same_runs:
+            interval = DETERMINISTIC
+        elif not best.complete or len(best.values) < 2:
+            interval = "—"
+        else:
+            interval = f"[{_fmt(low)}, {_fmt(high)}]"
         rows.append(
             {
                 "#": str(place),
                 "optimizer": result.optimizer,
                 f"{problem.rank_by} ({'geometric ' if problem.log_scale else ''}mean)": _fmt(best.mean),
-                "95% CI": "—" if not best.complete or len(best.values) < 2 else f"[{_fmt(low)}, {_fmt(high)}]",
+                "95% CI": interval,
                 "vs #1": versus,
                 **({"val_acc (mean)": _fmt(_mean_or_none(best.val_acc))} if problem.kind == "dataset" else {}),
                 "steps to target": f"{_fmt(steps)} ({best.reached()}/{len(best.seeds)})",

@@ -41,7 +41,8 @@ Progress = Callable[[int, int, Result | None], None]
 
 @dataclass(frozen=True)
 class SweepOutcome:
-    """What one call of :func:`run_sweep` did: runs planned, already stored, run now, failed, diverged."""
+    """What one call of :func:`run_sweep` did: runs planned, already stored (``skipped_failed`` of them stored
+    as failed by an earlier start), run now, failed, diverged."""
 
     total: int
     skipped: int
@@ -49,6 +50,7 @@ class SweepOutcome:
     failed: int
     diverged: int
     seconds: float
+    skipped_failed: int = 0
 
 
 def run_sweep(
@@ -72,6 +74,7 @@ def run_sweep(
     if retry_failed:
         store.forget_failed(spec.name)
     stored = store.finished_keys(spec.name)
+    stored_failed = stored - store.finished_keys(spec.name, include_failed=False)
     pending = [task.to_dict() for task in tasks if task.key not in stored]
     total, finished = len(tasks), len(tasks) - len(pending)
     if progress is not None:
@@ -97,6 +100,7 @@ def run_sweep(
         failed=failed,
         diverged=diverged,
         seconds=time.perf_counter() - started,
+        skipped_failed=sum(task.key in stored_failed for task in tasks),
     )
 
 

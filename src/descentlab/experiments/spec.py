@@ -40,7 +40,11 @@ problems take ``epochs``, ``hidden``, ``activation``, ``init``, ``batch_size`` (
 
 Every error raised here is a :class:`SpecError` naming the file, the line and the dotted key, so a bad
 spec fails before the first run with a message such as
-``course.toml:14: optimizers.adam.space.lr: log_uniform bounds must be > 0, got [-0.001, 0.1]``.
+``course.toml:14: optimizers.adam.space.lr: log_uniform bounds must be > 0, got [-0.001, 0.1]``. The check
+loads each dataset problem's data (a missing package fails here, not in every run) and constructs each
+optimizer with every choice and both ends of every range. What is valid but probably not meant (several
+seeds on a surface without noise, which all give the same run) is listed in ``SweepSpec.warnings``, in the
+same form; ``descentlab compare`` prints them.
 
 Honest comparisons (Schmidt, Schneider & Hennig 2021, "Descending through a crowded valley"; Wilson et
 al. 2017) give each optimizer the same tuning budget and several seeds; the spec makes both explicit.
@@ -77,6 +81,8 @@ METRICS: dict[str, bool] = {
 }
 #: Metrics that exist only for dataset problems (a surface has no validation set).
 VALIDATION_METRICS = ("final_val_loss", "best_val_loss", "val_acc", "best_val_acc")
+#: Metrics that exist only for classification data sets (a regression has no accuracy).
+ACCURACY_METRICS = ("val_acc", "best_val_acc")
 SEARCHES = ("grid", "random")
 RANGE_KINDS = ("log_uniform", "uniform")
 PROBLEM_KINDS = ("surface", "dataset")
@@ -130,6 +136,10 @@ class Dimension:
         if self.kind == "log_uniform":
             return tuple(float(v) for v in np.geomspace(self.low, self.high, self.points))
         return tuple(float(v) for v in np.linspace(self.low, self.high, self.points))
+
+    def extremes(self) -> tuple[Any, ...]:
+        """The values a spec check constructs the optimizer with: every choice, or both ends of a range."""
+        return self.values if self.kind in ("fixed", "choice") else (self.low, self.high)
 
     def sample(self, rng: np.random.Generator) -> Any:
         """One random-search draw: a uniform choice, or exp(U(log low, log high)) / U(low, high)."""
@@ -230,6 +240,7 @@ class SweepSpec:
     optimizers: tuple[OptimizerSpec, ...]
     text: str = field(repr=False)
     source: str = "<spec>"
+    warnings: tuple[str, ...] = ()  # things the spec allows but that are probably not meant, with their lines
 
     def tasks(self) -> list[RunTask]:
         """Every run of the sweep: problems × optimizers × trials × seeds, each with a stable key.
@@ -291,31 +302,44 @@ def load_spec(path: str | Path) -> SweepSpec:
     return parse_spec(text, source=str(path))
 
 
-def parse_spec(text: str, *, source: str = "<spec>") -> SweepSpec:
-    """Validate TOML ``text`` as a sweep spec (see the module docstring for the format)."""
+def parse_spec(text: str, *, source: str = "<spec>", probe_datasets: bool = True) -> SweepSpec:
+    """Validate TOML ``text`` as a sweep spec (see the module docstring for the format).
+
+    Each dataset problem's data set is loaded once here, so a missing package (scikit-learn for
+    ``digits``) fails the spec, not every run; ``probe_datasets=False`` skips that, for re-reading the
+    spec of runs already stored.
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         raise SpecError(f"not valid TOML: {exc}", source=source, line=int(match[1]) if match else None) from exc
-    return _Checker(text, source).sweep(data)
+    return _Checker(text, source, probe_datasets=probe_datasets).sweep(data)
 
 
 class _Checker:
     """Validates the parsed TOML, reporting each problem at the line of the key it concerns."""
 
-    def __init__(self, text: str, source: str) -> None:
+    def __init__(self, text: str, source: str, *, probe_datasets: bool) -> None:
         self.lines = _key_lines(text)
         self.text = text
         self.source = source
+        self.probe_datasets = probe_datasets
+        self.warnings: list[str] = []
 
     def fail(self, path: Sequence[str], message: str) -> SpecError:
-        key = ".".join(path)
+        return SpecError(message, source=self.source, line=self.line_of(path), key=".".join(path))
+
+    def warn(self, path: Sequence[str], message: str) -> None:
+        self.warnings.append(str(self.fail(path, message)))
+
+    def line_of(self, path: Sequence[str]) -> int | None:
+        """The line of ``path``, or of its nearest parent the scan placed."""
         for n in range(len(path), 0, -1):
             line = self.lines.get(tuple(path[:n]))
             if line is not None:
-                return SpecError(message, source=self.source, line=line, key=key)
-        return SpecError(message, source=self.source, line=None, key=key)
+                return line
+        return None
 
     def unknown_keys(self, table: Mapping[str, Any], allowed: set[str], path: Sequence[str]) -> None:
         for key in table:
@@ -349,7 +373,10 @@ class _Checker:
         for problem in problems:
             if problem.rank_by not in kept:
                 kept.append(problem.rank_by)
-        optimizers = tuple(self.optimizer(label, table, problems) for label, table in optimizers_table.items())
+        optimizers = tuple(
+            self.optimizer(label, table, problems, search_seed) for label, table in optimizers_table.items()
+        )
+        self.warn_noise_free(problems, seeds)
         return SweepSpec(
             name=name,
             seeds=seeds,
@@ -359,7 +386,20 @@ class _Checker:
             optimizers=optimizers,
             text=self.text,
             source=self.source,
+            warnings=tuple(self.warnings),
         )
+
+    def warn_noise_free(self, problems: tuple[ProblemSpec, ...], seeds: tuple[int, ...]) -> None:
+        """Seeds differ only by a surface's start and gradient noise: without either, they repeat one run."""
+        if len(seeds) < 2:
+            return
+        for problem in problems:
+            if problem.kind == "surface" and not problem.options["start_noise"] and not problem.options["grad_noise"]:
+                self.warn(
+                    ["problems", problem.label],
+                    f"start_noise and grad_noise are 0, so all {len(seeds)} seeds give the same run (the report "
+                    "shows no interval for it); set start_noise = 0.1 to compare over starts, or seeds = 1",
+                )
 
     def seeds(self, value: Any) -> tuple[int, ...]:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -395,6 +435,12 @@ class _Checker:
             raise self.fail([*path, "rank_by"], f"unknown ranking metric {rank_by!r}; choose from {', '.join(allowed)}")
         if kinds[0] == "surface" and rank_by in VALIDATION_METRICS:
             raise self.fail([*path, "rank_by"], f"{rank_by!r} needs a validation set; surfaces have none")
+        if rank_by in ACCURACY_METRICS and _is_regression(options):
+            raise self.fail(
+                [*path, "rank_by"],
+                f"{options['dataset']!r} is a regression data set and has no {rank_by!r}; "
+                'rank by "final_val_loss" (its mean squared error)',
+            )
         # Losses on a surface span many decades (1e-2 … 1e-30 between optimizers and seeds), so they are
         # averaged on a log scale by default; a network's losses and accuracies are compared as they are.
         # A surface without a minimum (a saddle) has no suboptimality: its loss is f itself, often < 0.
@@ -447,6 +493,11 @@ class _Checker:
         name = table["dataset"]
         if not isinstance(name, str) or name not in data.DATASETS:
             raise self.fail([*path, "dataset"], f"unknown dataset {name!r}; available: {', '.join(data.DATASETS)}")
+        if self.probe_datasets:
+            try:
+                data.load(name)
+            except (ImportError, OSError, ValueError) as exc:
+                raise self.fail([*path, "dataset"], f"cannot load {name!r}: {_reason(exc)}") from exc
         hidden = table.get("hidden", [32])
         if not isinstance(hidden, list) or not all(
             isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden
@@ -482,6 +533,10 @@ class _Checker:
         split_seed = table.get("split_seed", 0)
         if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
             raise self.fail([*path, "split_seed"], f"must be an integer ≥ 0, got {split_seed!r}")
+        if data.DATASETS[name].task == "regression":
+            targets, why = ("loss",), f" ({name!r} is a regression data set: it has no accuracy)"
+        else:
+            targets, why = ("loss", "val_acc"), ""
         return {
             "dataset": name,
             "hidden": hidden,
@@ -492,7 +547,7 @@ class _Checker:
             "val_fraction": float(val_fraction),
             "split_seed": split_seed,
             "standardize": standardize,
-            "target": self.target(table, path, allowed=("loss", "val_acc")),
+            "target": self.target(table, path, allowed=targets, why=why),
         }
 
     def positive_int(self, table: dict[str, Any], key: str, path: list[str], default: int | None) -> int:
@@ -509,7 +564,9 @@ class _Checker:
             raise self.fail([*path, key], f"must be a finite number ≥ 0, got {value!r}")
         return float(value)
 
-    def target(self, table: dict[str, Any], path: list[str], allowed: tuple[str, ...]) -> list[Any] | None:
+    def target(
+        self, table: dict[str, Any], path: list[str], allowed: tuple[str, ...], why: str = ""
+    ) -> list[Any] | None:
         target = table.get("target")
         if target is None:
             return None
@@ -518,7 +575,9 @@ class _Checker:
             raise self.fail([*path, "target"], f"must name one metric and its value: {example}")
         ((metric, value),) = target.items()
         if metric not in allowed:
-            raise self.fail([*path, "target", metric], f"targets here are on {' or '.join(allowed)}, not {metric!r}")
+            raise self.fail(
+                [*path, "target", metric], f"targets here are on {' or '.join(allowed)}, not {metric!r}{why}"
+            )
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise self.fail([*path, "target", metric], f"must be a finite number, got {value!r}")
         if metric == "val_acc" and not 0 < value <= 1:
@@ -528,7 +587,7 @@ class _Checker:
         return [metric, float(value)]
 
     # -- optimizers -------------------------------------------------------------------------------------
-    def optimizer(self, label: str, table: Any, problems: tuple[ProblemSpec, ...]) -> OptimizerSpec:
+    def optimizer(self, label: str, table: Any, problems: tuple[ProblemSpec, ...], search_seed: int) -> OptimizerSpec:
         path = ["optimizers", label]
         if not isinstance(table, dict):
             raise self.fail(path, "must be a table, e.g. [optimizers.adam] with space = { lr = … }")
@@ -579,9 +638,12 @@ class _Checker:
             if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
                 raise self.fail([*path, "trials"], f"must be a positive integer, got {trials!r}")
         spec = OptimizerSpec(label=label, type=kind, search=search, trials=trials, space=space_t)
-        # Constructing each trial's optimizer runs the optimizer's own checks (beta1 < 1, eps > 0 …) now,
-        # before any run starts, and reports them at the space's line.
-        for hyper in spec.configs(0):
+        # Constructing the optimizer runs its own checks (beta1 < 1, eps > 0 …) now, before any run starts,
+        # and reports them at the space's line: for every trial that will run, and for every choice and
+        # both ends of every range (each varied alone from the first trial), whatever the draws.
+        first = spec.configs(search_seed)[0]
+        extremes = [{**first, d.name: value} for d in space_t for value in d.extremes()]
+        for hyper in [*extremes, *spec.configs(search_seed)]:
             try:
                 OPTIMIZERS[kind](**hyper)
             except (ValueError, TypeError) as exc:
@@ -634,6 +696,12 @@ def _bounded_below(surface_name: str) -> bool:
     return math.isfinite(surfaces.get(surface_name).minimum_value)
 
 
+def _is_regression(options: Mapping[str, Any]) -> bool:
+    from descentlab import data
+
+    return "dataset" in options and data.DATASETS[options["dataset"]].task == "regression"
+
+
 def _hyperparameter_names(kind: str) -> list[str]:
     signature = inspect.signature(OPTIMIZERS[kind].__init__)
     return [p.name for p in signature.parameters.values() if p.name not in ("self", "nonfinite")]
@@ -672,7 +740,8 @@ def _key_lines(text: str) -> dict[tuple[str, ...], int]:
         key = _KEY.match(raw)
         if key:
             path = (*table, *_split_key(key[1]))
-            lines.setdefault(path, number)
+            for end in range(len(table) + 1, len(path) + 1):  # a dotted key also defines its prefixes
+                lines.setdefault(path[:end], number)
             for nested in _INLINE_KEY.finditer(raw[key.end() :]):
                 lines.setdefault((*path, nested[1]), number)
             # One more level for `space = { lr = { log_uniform = … } }` written on one line.

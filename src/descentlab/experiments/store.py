@@ -306,25 +306,16 @@ class Store:
         path = Path(path)
         if table not in ("runs", "curves"):
             raise ValueError(f"table={table!r} is not one of 'runs', 'curves'")
+        kind = export_format(path)
         columns, records = self._export_records(table, sweep)
-        suffix = path.suffix.lower()
-        if suffix == ".csv":
+        if kind == "csv":
             with path.open("w", newline="", encoding="utf-8") as handle:
                 writer = csv.writer(handle)
                 writer.writerow(columns)
                 writer.writerows(records)
-        elif suffix == ".parquet":
-            try:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-            except ImportError as exc:
-                raise ImportError(
-                    "Parquet export needs the 'pyarrow' package, which is not installed; "
-                    "run `pip install pyarrow`, or export to .csv instead"
-                ) from exc
-            pq.write_table(pa.table({c: [r[i] for r in records] for i, c in enumerate(columns)}), path)
         else:
-            raise ValueError(f"cannot export to {path.name!r}: the file name must end in .csv or .parquet")
+            pa, pq = _pyarrow()
+            pq.write_table(pa.table({c: [r[i] for r in records] for i, c in enumerate(columns)}), path)
         return path
 
     def _export_records(self, table: str, sweep: str | None) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -343,6 +334,30 @@ class Store:
             params = (sweep,)
         query += " ORDER BY c.run_key, c.point"
         return columns, [tuple(row) for row in self._db.execute(query, params)]
+
+
+def export_format(path: str | Path) -> str:
+    """``"csv"`` or ``"parquet"``, from the file name; raise before anything is written if it is neither, or
+    if it is Parquet and pyarrow is missing (so a report command can check its exports first)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix != ".parquet":
+        raise ValueError(f"cannot export to {Path(path).name!r}: the file name must end in .csv or .parquet")
+    _pyarrow()
+    return "parquet"
+
+
+def _pyarrow() -> tuple[Any, Any]:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise ImportError(
+            "Parquet export needs the 'pyarrow' package, which is not installed; "
+            "run `pip install 'descentlab[parquet]'`, or export to .csv instead"
+        ) from exc
+    return pa, pq
 
 
 def _finite_or_none(value: Any) -> Any:

@@ -14,14 +14,18 @@ Routes (all handlers parse, call the library through :mod:`descentlab.web.race` 
 ``WS /api/train``                  the training conversation (see :mod:`descentlab.web.channel`)
 =================================  ================================================================
 
-Bad input is answered with status 422 and ``{"error": message, "details": [{"field", "message"}]}``;
-a body over the size limit with 413; a training connection beyond the server's limit with an ``error``
-message and close code 1013 (try again later).
+Bad input is answered with status 422 and ``{"error": message, "details": [{"field", "message"}]}`` (a
+check the library makes names its field too, e.g. ``hyperparameters.lr``); a body over the size limit with
+413; a race while the server already computes its limit of races with 503 (and ``Retry-After``); a training
+connection beyond the server's limit, or beyond one client's (by peer address), with an ``error`` message
+and close code 1013 (try again later).
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -37,7 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from descentlab import nn, optim
 from descentlab.web import race
-from descentlab.web.builders import describe
+from descentlab.web.builders import SettingError, describe
 from descentlab.web.channel import TrainChannel
 from descentlab.web.notes import INIT_NOTES, OPTIMIZER_NOTES
 from descentlab.web.schemas import (
@@ -64,13 +68,22 @@ def plotly_js() -> Path:
 
 
 class BadInput(ValueError):
-    """Input the library rejected; answered with status 422 and the library's message."""
+    """Input the library rejected; answered with status 422, the library's message and the field it names."""
+
+    def __init__(self, message: str, details: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or []
+
+
+class Busy(RuntimeError):
+    """The server is at one of its limits; answered with status 503 and a hint to retry shortly."""
 
 
 def create_app(limits: ServerLimits = SERVER_LIMITS) -> FastAPI:
     """Build the playground application (one per server; every connection gets its own state)."""
     app = FastAPI(title="descentlab playground", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.training_sessions = 0
+    app.state.training_sessions = Counter()  # open training sessions per client address
+    races = threading.BoundedSemaphore(limits.max_races_in_flight)  # race handlers run in worker threads
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -81,7 +94,13 @@ def create_app(limits: ServerLimits = SERVER_LIMITS) -> FastAPI:
 
     @app.exception_handler(BadInput)
     async def bad_input(request: Request, error: BadInput) -> JSONResponse:
-        return _error(422, str(error))
+        return _error(422, str(error), error.details)
+
+    @app.exception_handler(Busy)
+    async def busy(request: Request, error: Busy) -> JSONResponse:
+        response = _error(503, str(error))
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:
@@ -115,27 +134,51 @@ def create_app(limits: ServerLimits = SERVER_LIMITS) -> FastAPI:
 
     @app.post("/api/race")
     def run_race(request: RaceRequest) -> dict[str, Any]:
-        with _library_errors():
-            return race.run_race(request)
+        if not races.acquire(blocking=False):
+            raise Busy(
+                f"the server is computing as many races as it allows at once ({limits.max_races_in_flight}); "
+                "press Race again in a moment"
+            )
+        try:
+            with _library_errors():
+                return race.run_race(request)
+        finally:
+            races.release()
 
     @app.websocket("/api/train")
     async def train(websocket: WebSocket) -> None:
         await websocket.accept()
-        if app.state.training_sessions >= limits.max_training_sessions:
-            message = (
-                f"the server is already running {limits.max_training_sessions} training sessions; "
-                f"close another Train tab and reload"
-            )
-            await websocket.send_text(json.dumps({"type": "error", "message": message, "details": []}))
+        sessions: Counter[str] = app.state.training_sessions
+        client = websocket.client.host if websocket.client else "unknown"
+        refusal = _training_refusal(sessions, client, limits)
+        if refusal:
+            await websocket.send_text(json.dumps({"type": "error", "message": refusal, "details": []}))
             await websocket.close(code=1013)
             return
-        app.state.training_sessions += 1
+        sessions[client] += 1
         try:
             await TrainChannel(websocket, limits).serve()
         finally:
-            app.state.training_sessions -= 1
+            sessions[client] -= 1
+            if not sessions[client]:
+                del sessions[client]
 
     return app
+
+
+def _training_refusal(sessions: Counter[str], client: str, limits: ServerLimits) -> str:
+    """Why a new training session must wait ("" if it may start): the server's limit, then the client's."""
+    if sessions.total() >= limits.max_training_sessions:
+        return (
+            f"the server is already running {limits.max_training_sessions} training sessions; "
+            "close another Train tab and reload"
+        )
+    if sessions[client] >= limits.max_training_sessions_per_client:
+        return (
+            f"{client} already runs {limits.max_training_sessions_per_client} training sessions, the limit per "
+            "client; close one of its Train tabs and reload"
+        )
+    return ""
 
 
 def _options() -> dict[str, Any]:
@@ -158,11 +201,14 @@ def _options() -> dict[str, Any]:
 
 @contextmanager
 def _library_errors() -> Iterator[None]:
-    """Turn the library's ``ValueError``/``TypeError`` (its readable checks) into a 422 answer."""
+    """Turn the library's ``ValueError``/``TypeError`` (its readable checks) into a 422 answer, naming the
+    request field where the library's message names it."""
     try:
         yield
     except BadInput:
         raise
+    except SettingError as error:
+        raise BadInput(str(error), error.details()) from error
     except (ValueError, TypeError) as error:
         raise BadInput(str(error)) from error
 

@@ -5,7 +5,9 @@ The race and the training run share these, so the same settings mean the same th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -13,19 +15,49 @@ from descentlab import optim
 from descentlab.optim.schedules import Schedule, from_config
 from descentlab.web.schemas import INTEGER_SCHEDULE_FIELDS, SCHEDULE_TYPES, ClipSpec, OptimizerSpec
 
+# The library's checks say "Owner: name=value …" (``Adam: lr=-1 is outside [0, ∞)``); the name is the field.
+_NAMED = re.compile(r"^\w+: (\w+)=")
+
+
+class SettingError(ValueError):
+    """A setting the library refused: its message, and the request field it concerns ("" if it names none)."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+    def under(self, prefix: str) -> SettingError:
+        """The same error with its field inside ``prefix`` (``racers.0``, ``optimizer``)."""
+        return SettingError(str(self), f"{prefix}.{self.field}" if self.field else "")
+
+    def details(self) -> list[dict[str, str]]:
+        """The API's ``details`` records: the field and the library's message, so a page can show it there."""
+        return [{"field": self.field, "message": str(self)}] if self.field else []
+
+
+def _refused(error: Exception, given: Mapping[str, Any], section: str) -> SettingError:
+    named = _NAMED.match(str(error))
+    field = f"{section}.{named[1]}" if named and named[1] in given else ""
+    return SettingError(str(error), field)
+
 
 def build_optimizer(spec: OptimizerSpec) -> optim.Optimizer:
     """The optimizer with the page's hyperparameters; a NaN/Inf gradient raises (the page reports divergence)."""
-    return optim.make_optimizer(spec.optimizer, **spec.hyperparameters, nonfinite="raise")
+    try:
+        return optim.make_optimizer(spec.optimizer, **spec.hyperparameters, nonfinite="raise")
+    except (ValueError, TypeError) as error:
+        raise _refused(error, spec.hyperparameters, "hyperparameters") from error
 
 
 def build_schedule(spec: OptimizerSpec) -> Schedule:
     """α_t for step t: the chosen schedule started from the optimizer's ``lr``."""
     kind = SCHEDULE_TYPES[spec.schedule.type]
     params = {k: int(v) if k in INTEGER_SCHEDULE_FIELDS else v for k, v in spec.schedule.params.items()}
-    if kind == "Warmup":
-        return from_config({"type": kind, "inner": spec.lr, **params})
-    return from_config({"type": kind, "lr0": spec.lr, **params})
+    start = {"inner": spec.lr} if kind == "Warmup" else {"lr0": spec.lr}
+    try:
+        return from_config({"type": kind, **start, **params})
+    except (ValueError, TypeError) as error:
+        raise _refused(error, params, "schedule.params") from error
 
 
 def build_clipper(spec: ClipSpec) -> Callable[[np.ndarray], float] | None:

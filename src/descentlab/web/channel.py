@@ -27,6 +27,7 @@ import anyio
 from pydantic import ValidationError
 from starlette.websockets import WebSocket
 
+from descentlab.web.builders import SettingError
 from descentlab.web.schemas import SERVER_LIMITS, ServerLimits, TrainConfig, readable
 from descentlab.web.training import TrainingRun
 
@@ -148,7 +149,9 @@ class TrainChannel:
     async def _configure_from(self, config: TrainConfig) -> None:
         try:
             run = await anyio.to_thread.run_sync(TrainingRun, config)
-        except (ValueError, TypeError) as error:  # the library's own checks (e.g. β₂ = 1)
+        except SettingError as error:  # the library's own checks of the optimizer (e.g. β₂ = 1)
+            raise BadCommand(str(error), error.under("optimizer").details()) from None
+        except (ValueError, TypeError) as error:
             raise BadCommand(str(error)) from None
         self.config, self.run, self.playing, self.unacknowledged = config, run, False, 0
         await self._send(run.introduction())

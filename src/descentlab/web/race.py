@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 
 from descentlab import surfaces
-from descentlab.web.builders import build_clipper, build_optimizer, build_schedule, clip_text, schedule_text
+from descentlab.web.builders import (
+    SettingError,
+    build_clipper,
+    build_optimizer,
+    build_schedule,
+    clip_text,
+    schedule_text,
+)
 from descentlab.web.encoding import rounded, rounded_grid
 from descentlab.web.notes import OPTIMIZER_NOTES
 from descentlab.web.schemas import OptimizerSpec, RaceRequest
@@ -65,7 +72,12 @@ def run_race(request: RaceRequest) -> dict[str, Any]:
     starts = np.array(request.starts, dtype=float)
     runs = []
     for index, spec in enumerate(request.racers):
-        runs.append(_race_one(surface, spec, starts, request.steps, label=spec.label or _default_label(spec, index)))
+        try:
+            runs.append(
+                _race_one(surface, spec, starts, request.steps, label=spec.label or _default_label(spec, index))
+            )
+        except SettingError as error:
+            raise error.under(f"racers.{index}") from error
     return {"surface": request.surface, "steps": request.steps, "runs": runs}
 
 

@@ -2,17 +2,19 @@
 
 Every field a page can send is declared here with its type and range, so one place states what the server
 will compute for a stranger's request (the *bounds*), and every rejection names the field, the value and
-the allowed range. Checks that belong to the library (β < 1, a schedule's arguments) are left to the library
-constructors, whose ``ValueError`` messages are passed through unchanged.
+the allowed range. Numbers are strict: a JSON ``true`` or ``"10"`` is not a number. Checks that belong to the
+library (β < 1, a schedule's arguments, Momentum's ``form``) are left to the library constructors, whose
+``ValueError`` messages are passed through unchanged, attached to the field they name
+(:class:`descentlab.web.builders.SettingError`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictFloat, field_validator, model_validator
 
 from descentlab.data import batch_count
 from descentlab.optim import OPTIMIZERS
@@ -39,10 +41,12 @@ class Limits:
 
 @dataclass(frozen=True)
 class ServerLimits:
-    """What one server allows at once: open training sessions (one run each) and the size of a request
-    body or WebSocket message."""
+    """What one server allows at once: open training sessions (one run each), in all and per client (peer
+    address), races being computed, and the size of a request body or WebSocket message."""
 
     max_training_sessions: int = 4
+    max_training_sessions_per_client: int = 2
+    max_races_in_flight: int = 2
     max_body_bytes: int = 64 * 1024
 
 
@@ -75,7 +79,12 @@ def schedule_parameters(kind: str) -> list[str]:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=64)
+    # strict: a number field takes a JSON number only, not true (which would count as 1) or "10".
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=64, strict=True)
+
+
+# A point [x, y]: JSON has no tuples, so the pair itself is lax (a list is fine) and its numbers strict.
+Point = Annotated[tuple[StrictFloat, StrictFloat], Strict(False)]
 
 
 def settable_hyperparameters(optimizer: str) -> dict[str, Any]:
@@ -131,6 +140,9 @@ class OptimizerSpec(_Strict):
             if isinstance(allowed[name], bool):
                 if not isinstance(value, bool):
                     raise ValueError(f"{self.optimizer}: {name}={value!r} must be true or false")
+            elif isinstance(allowed[name], str):  # a choice (Momentum's form); the library checks its values
+                if not isinstance(value, str):
+                    raise ValueError(f"{self.optimizer}: {name}={value!r} must be a string, e.g. {allowed[name]!r}")
             elif isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"{self.optimizer}: {name}={value!r} must be a number")
             elif not abs(value) <= 1e6:
@@ -148,7 +160,7 @@ class RaceRequest(_Strict):
 
     surface: str = Field(max_length=40)
     racers: list[OptimizerSpec] = Field(min_length=1, max_length=LIMITS.race_max_racers)
-    starts: list[tuple[float, float]] = Field(min_length=1, max_length=LIMITS.race_max_starts)
+    starts: list[Point] = Field(min_length=1, max_length=LIMITS.race_max_starts)
     steps: int = Field(200, ge=1, le=LIMITS.race_max_steps)
 
 

@@ -1,7 +1,7 @@
 """The playground in a real browser: Playwright drives Debian's headless Chromium against a live server.
 
 Skips (saying why) when the ``playwright`` package or ``/usr/bin/chromium`` is missing;
-``scripts/install_browser.sh`` installs Chromium where the machine allows. Screenshots of each page are kept
+``scripts/install_test_tools.sh`` installs Chromium where the machine allows. Screenshots of each page are kept
 under ``test-artifacts/web/``.
 """
 
@@ -65,7 +65,7 @@ def server_url() -> Iterator[str]:
 def browser():
     if not CHROMIUM.exists():
         pytest.skip(
-            f"browser tests skipped: {CHROMIUM} is missing (scripts/install_browser.sh installs Debian's chromium "
+            f"browser tests skipped: {CHROMIUM} is missing (scripts/install_test_tools.sh installs Debian's chromium "
             f"when run as root; or set DESCENTLAB_CHROMIUM to a Chromium binary)"
         )
     with sync_api.sync_playwright() as playwright:

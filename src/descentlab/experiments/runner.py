@@ -285,6 +285,7 @@ def _run_dataset(task: Mapping[str, Any]) -> _Outcome:
         callbacks=[lambda history, net: epoch_seconds.append(time.perf_counter() - clock)],
         seed=fit_seed,
         diagnostics=False,
+        progress=False,  # the sweep's own bar reports progress; one bar per run would fight it
     )
     curve = _empty_curve()
     accuracies = history.val_accuracy or [None] * len(history.epoch)

@@ -11,6 +11,7 @@ import json
 import re
 
 import numpy as np
+import typer
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -153,3 +154,59 @@ def test_explain_prints_the_trace_and_draws_it(tmp_path):
     assert result.exit_code == 0, result.output
     assert "velocity" in result.output and "θ ← θ − 0.001·v" in result.output
     assert nontrivial(out)
+
+
+def test_explain_newton_traces_the_hessian_and_draws_the_step(tmp_path):
+    out = tmp_path / "explain.png"
+    result = runner.invoke(app, ["explain", "newton", "--steps", "4", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "solve (H + 0·I) p = g" in result.output and "hessian" in result.output
+    assert nontrivial(out)
+
+
+def one_line_error(result) -> str:
+    """The single line a failed command printed (and nothing else: no usage block, panel or traceback)."""
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error: ") and "Traceback" not in result.output
+    return lines[0]
+
+
+def test_usage_errors_are_one_line_with_exit_status_2():
+    line = one_line_error(runner.invoke(app, ["race", "rosenbrock", "--steps", "abc"]))
+    assert "'--steps'" in line and "descentlab race --help" in line
+    assert "Missing argument" in one_line_error(runner.invoke(app, ["race"]))
+    assert "No such command 'nope'" in one_line_error(runner.invoke(app, ["nope"]))
+    for args in (["race", "rosenbrock", "--steps", "abc"], ["race"], ["nope"]):
+        assert runner.invoke(app, args).exit_code == 2
+
+
+def test_help_still_works_and_debug_raises_usage_errors():
+    result = runner.invoke(app, ["race", "--help"])
+    assert result.exit_code == 0 and "--optimizers" in result.output
+    result = runner.invoke(app, ["--debug", "race", "rosenbrock", "--steps", "abc"])
+    assert isinstance(result.exception, typer.BadParameter) and "valid integer" in str(result.exception)
+
+
+def test_a_zero_learning_rate_is_refused_on_the_command_line(tmp_path):
+    for args in (
+        ["race", "rosenbrock", "--lr", "0", "--steps", "5", "--out", str(tmp_path / "race.png")],
+        ["train", "xor", "--lr", "0", "--epochs", "1", "--out", str(tmp_path)],
+        ["explain", "gd", "--lr", "-1", "--out", str(tmp_path / "explain.png")],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2
+        assert "'--lr'" in one_line_error(result) and "must be > 0" in result.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_race_says_when_newton_stops_at_a_maximum(tmp_path):
+    out = tmp_path / "race.png"
+    result = runner.invoke(
+        app, ["race", "himmelblau", "--optimizers", "adam,newton", "--steps", "100", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    runs = {r["optimizer"]: r for r in json.loads(out.with_suffix(".json").read_text())["runs"]}
+    assert runs["Newton (lr=1)"]["status"] == "stationary point, not a minimum"
+    assert runs["Adam (lr=0.05)"]["status"] == "finished"
+    assert "not a minimum" in result.output

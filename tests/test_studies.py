@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from descentlab import atlas, plots, studies
+from descentlab import atlas, optim, plots, studies, surfaces
 
 
 def nontrivial(path) -> bool:
@@ -170,3 +170,46 @@ def test_health_records_every_layer_for_each_optimizer():
         assert history.grad_norms and set(history.grad_norms) >= set(history.update_ratio)
         assert all(len(v) == len(history.epoch) for v in history.grad_norms.values())
         assert len(history.effective_step["median"]) == len(history.epoch)
+
+
+def test_explain_newton_lands_on_a_quadratics_minimum_in_one_step():
+    bowl = surfaces.quadratic(condition=50.0, angle=30.0)
+    result = studies.explain(quick=True, optimizer="newton", surface=bowl, steps=3)
+    np.testing.assert_allclose(result.path[1], bowl.minima[0], atol=1e-12)
+    assert "hessian" in result.trace.columns and result.curvatures.shape == (3, 2)
+    np.testing.assert_allclose(result.curvatures[0], [1.0, 50.0])  # the bowl's eigenvalues
+    assert any(label.startswith("Δθ") for label in result.arrows)
+    instance = studies.explain(quick=True, optimizer=optim.Newton(damping=1.0))
+    assert instance.velocity_key is None and instance.trace.rows[0]["lr"] == 1.0
+
+
+def test_every_explain_arrow_has_one_vector_per_step():
+    for name in ("gd", "momentum", "rmsprop", "adam", "newton"):
+        result = studies.explain(quick=True, optimizer=name)
+        assert result.arrows
+        for vectors in result.arrows.values():
+            assert vectors.shape == (len(result.trace.rows), 2)
+
+
+def test_race_endings_name_a_maximum_a_divergence_and_a_finish():
+    study = studies.race(quick=True, surface="himmelblau", optimizers=["adam", "newton"])
+    endings = study.endings
+    assert endings["Newton (lr=1)"] == [studies.NOT_A_MINIMUM]  # Newton climbs to the maximum near (−0.27, −0.92)
+    assert endings["Adam (lr=0.05)"] == ["finished"]
+    wild = studies.race(quick=True, surface="himmelblau", optimizers=["gd"], lr=1.0, steps=20)
+    assert wild.endings["GD (lr=1)"][0].startswith("diverged at step ")
+
+
+def test_ewa_series_starts_far_from_zero_so_the_bias_shows():
+    result = studies.ewa(quick=True)
+    assert result.signal[0] > 15.0
+    slowest = max(result.betas)
+    assert result.raw[slowest][0] < 0.1 * result.corrected[slowest][0]
+
+
+def test_second_order_paths_stay_in_view():
+    for panel in studies.second_order(quick=True).panels.values():
+        for run in panel.result.runs.values():
+            points = run.trajectory.reshape(-1, 2)
+            assert panel.grid.X.min() <= points[:, 0].min() and points[:, 0].max() <= panel.grid.X.max()
+            assert panel.grid.Y.min() <= points[:, 1].min() and points[:, 1].max() <= panel.grid.Y.max()

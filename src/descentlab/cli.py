@@ -6,7 +6,8 @@
     descentlab explain adam --surface rosenbrock --steps 10 the first steps, every quantity
     descentlab train moons --hidden 64,64 --optimizer adam --lr 1e-3 --epochs 50 --out run/
 
-Errors are one readable line and a non-zero exit; ``--debug`` (before the command) shows the traceback.
+Errors are one readable line, ``error: …``, and a non-zero exit (2 for a usage error: a bad option value, a
+missing argument, an unknown command); ``--debug`` (before the command) shows the traceback.
 Other front ends add their commands through a ``register(app)`` function in
 ``descentlab.experiments.cli`` or ``descentlab.web.cli`` when those modules exist.
 """
@@ -15,25 +16,60 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperGroup
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def _print_error(message: str) -> None:
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+class _OneLineUsageErrors(TyperGroup):
+    """typer's command group, except that click's usage errors (a bad option value, a missing argument, an
+    unknown command) are one line on stderr, ``error: …``, with exit status 2, instead of a usage block and
+    a boxed panel. ``--debug`` (before the command) raises them instead."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode: bool = True, **extra: Any):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as error:
+            context = getattr(error, "ctx", None)
+            if context is not None and context.find_root().params.get("debug"):
+                raise
+            message = error.format_message().strip().rstrip(".")
+            if message:  # empty when no arguments were given: typer has printed the help instead
+                hint = f"; see '{context.command_path} --help'" if context is not None else ""
+                _print_error(message + hint)
+            sys.exit(error.exit_code)
+        except typer.Abort:
+            _print_error("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 app = typer.Typer(
     name="descentlab",
     help="A laboratory for the optimization algorithms that train neural networks.",
+    cls=_OneLineUsageErrors,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-errors = Console(stderr=True)
 
 # Exceptions that carry a message meant for the user; anything else is a bug and keeps its traceback.
 _USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FloatingPointError, ArithmeticError)
@@ -56,9 +92,15 @@ def _user_errors(ctx: typer.Context) -> Iterator[None]:
     except _USER_ERRORS as error:
         if ctx.obj and ctx.obj.get("debug"):
             raise
-        message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
-        errors.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+        _print_error(error.args[0] if isinstance(error, KeyError) and error.args else str(error))
         raise typer.Exit(code=1) from None
+
+
+def _positive_rate(value: float | None) -> float | None:
+    """``--lr``: unset, or a number > 0 (with 0 nothing would move); anything else is a usage error."""
+    if value is not None and not value > 0:
+        raise typer.BadParameter(f"{value:g} must be > 0, e.g. 1e-3 (with 0 nothing moves)")
+    return value
 
 
 def _progress() -> Progress:
@@ -146,7 +188,8 @@ def race(
         str, typer.Option("--optimizers", help="Comma-separated optimizer names, e.g. adam,rmsprop,momentum.")
     ] = "gd,momentum,nesterov,rmsprop,adam",
     lr: Annotated[
-        float | None, typer.Option("--lr", help="One learning rate for all (default: one per optimizer).")
+        float | None,
+        typer.Option("--lr", callback=_positive_rate, help="One learning rate for all (default: one per optimizer)."),
     ] = None,
     steps: Annotated[int, typer.Option("--steps", help="Optimizer steps.")] = 500,
     start: Annotated[str | None, typer.Option("--start", help="Start point x,y (default: the surface's).")] = None,
@@ -172,10 +215,11 @@ def race(
             plots.save(plots.race_study(study), out)
         table = Table("optimizer", "final f(θ)", "f − f*", "status")
         records = []
+        endings = study.endings
         for name, run in study.result.runs.items():
             final = float(run.losses[-1, 0])
             diverged = int(run.diverged_at[0])
-            status = f"diverged at step {diverged}" if diverged >= 0 else "finished"
+            status = endings[name][0]
             table.add_row(name, f"{final:.4g}", f"{final - study.grid.f_min:.3g}", status)
             records.append(
                 {
@@ -184,6 +228,7 @@ def race(
                     "final_loss": final,
                     "final_point": run.trajectory[-1, 0].tolist(),
                     "diverged_at": diverged if diverged >= 0 else None,
+                    "status": status,
                 }
             )
         summary = {
@@ -201,10 +246,14 @@ def race(
 @app.command()
 def explain(
     ctx: typer.Context,
-    optimizer: Annotated[str, typer.Argument(help="The optimizer to explain, e.g. adam, momentum, rmsprop.")] = "adam",
+    optimizer: Annotated[
+        str, typer.Argument(help="The optimizer to explain, e.g. adam, momentum, rmsprop, newton.")
+    ] = "adam",
     surface: Annotated[str, typer.Option("--surface", help="The loss surface it descends.")] = "rosenbrock",
     steps: Annotated[int, typer.Option("--steps", help="How many first steps to trace.")] = 10,
-    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate (default: one that suits it).")] = None,
+    lr: Annotated[
+        float | None, typer.Option("--lr", callback=_positive_rate, help="Learning rate (default: one that suits it).")
+    ] = None,
     out: Annotated[Path, typer.Option("--out", help="The figure to write.")] = Path("explain.png"),
 ) -> None:
     """Step through an optimizer's first steps: print every intermediate quantity, draw the vectors."""
@@ -226,7 +275,9 @@ def train(
     activation: Annotated[str, typer.Option("--activation", help="relu, tanh, sigmoid, leaky_relu …")] = "relu",
     init: Annotated[str, typer.Option("--init", help="he, xavier, lecun_normal, too_small, zeros …")] = "he",
     optimizer: Annotated[str, typer.Option("--optimizer", help="adam, momentum, rmsprop, gd …")] = "adam",
-    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate (default: the optimizer's).")] = None,
+    lr: Annotated[
+        float | None, typer.Option("--lr", callback=_positive_rate, help="Learning rate (default: the optimizer's).")
+    ] = None,
     batch_size: Annotated[
         int, typer.Option("--batch-size", help="Samples per step; 0 for the whole training set.")
     ] = 32,

@@ -87,11 +87,14 @@ class EWAStudy:
 
 def ewa(quick: bool = False, betas: tuple[float, ...] = (0.5, 0.9, 0.98), seed: int = 0) -> EWAStudy:
     """Smooth a seasonal temperature-like series v = β v + (1 − β) x for each β, with and without the
-    1/(1 − βᵗ) correction. Larger β averages about 1/(1 − β) days: smoother, but later."""
+    1/(1 − βᵗ) correction. Larger β averages about 1/(1 − β) days: smoother, but later.
+
+    The year starts in midsummer (≈ 22 °C), far from the v₀ = 0 every average starts from, so the
+    uncorrected average's climb from 0 is plain to see."""
     n = 120 if quick else 365
     days = np.arange(1, n + 1)
     rng = np.random.default_rng(seed)
-    signal = 12.0 + 10.0 * np.sin(2 * np.pi * (days - 100) / 365.0)
+    signal = 12.0 + 10.0 * np.cos(2 * np.pi * (days - 1) / 365.0)
     series = signal + 3.0 * rng.standard_normal(n)
     betas = tuple(float(b) for b in betas)
     corrected = {b: optim.EWA(b, bias_correction=True).smooth(series) for b in betas}
@@ -190,7 +193,12 @@ def surface_grid(
 @dataclass
 class ExplainStudy:
     """The first steps of one optimizer on a surface: the ``trace`` table, the path θ₀ … θ_T, the update
-    equations, and a zoomed ``grid`` around the path."""
+    equations, and a zoomed ``grid`` around the path.
+
+    ``arrows`` maps a label to the vectors drawn at each θ_t (shape ``(steps, 2)``): where the state pushes θ
+    (−velocity, −m̂, or −g for a method without one), the size that divides each coordinate (√v̂, √s) and, for
+    Newton, the step Δθ = −α p itself. ``curvatures`` are the eigenvalues of the Hessian Newton solved with at
+    each θ_t (``None`` for first-order methods)."""
 
     optimizer: str
     equations: str
@@ -199,6 +207,8 @@ class ExplainStudy:
     grid: SurfaceGrid
     velocity_key: str | None
     scale_key: str | None
+    arrows: dict[str, np.ndarray]
+    curvatures: np.ndarray | None
 
 
 _VELOCITY_KEYS = ("m_hat", "velocity", "momentum_buffer", "m")
@@ -215,12 +225,14 @@ def explain(
 ) -> ExplainStudy:
     """Trace ``optimizer`` (a name with the study's default rate or ``lr``, or an instance) for its first
     ``steps`` steps on ``surface``: every intermediate quantity (``dl.optim.trace``) and the points it visits.
-    Newton is not traced (its step needs the Hessian, which ``trace`` does not pass)."""
+    Newton is given the surface's exact Hessian at every point (α = 1 by default: the full Newton step)."""
     surf = _surface(surface)
     opt = _optimizer(optimizer, _EXPLAIN_LR if lr is None else dict.fromkeys(_EXPLAIN_LR, lr))
     steps = (6 if quick else 10) if steps is None else _positive_int("explain", "steps", steps)
     theta0 = np.asarray(surf.start if start is None else start, dtype=float)
-    record = optim.trace(opt, surf.grad, theta0, steps=steps)
+    newton = isinstance(opt, optim.Newton)
+    hessian = (lambda theta: {"hessian": surf.hessian(theta)}) if newton else None
+    record = optim.trace(opt, surf.grad, theta0, steps=steps, step_kwargs=hessian)
     thetas = record.column("theta")
     path = np.vstack([thetas, thetas[-1] + record.column("update")[-1]])
     lo, hi = path.min(axis=0), path.max(axis=0)
@@ -231,7 +243,25 @@ def explain(
     columns = record.columns
     velocity = next((k for k in _VELOCITY_KEYS if k in columns), None)
     scale = next((k for k in _SCALE_KEYS if k in columns), None)
-    return ExplainStudy(type(opt).__name__, opt.describe(), record, path, grid, velocity, scale)
+    curvatures = np.linalg.eigvalsh(record.column("hessian")) if newton else None
+    arrows = _explain_arrows(record, velocity, scale, newton)
+    return ExplainStudy(type(opt).__name__, opt.describe(), record, path, grid, velocity, scale, arrows, curvatures)
+
+
+def _explain_arrows(
+    record: optim.Trace, velocity: str | None, scale: str | None, newton: bool
+) -> dict[str, np.ndarray]:
+    """The vectors of the explain figure, by legend label: the direction, the divisor, Newton's step."""
+    arrows = {}
+    if velocity is not None:
+        arrows[f"−{velocity}: where it pushes θ"] = -record.column(velocity)
+    else:
+        arrows["−g: steepest descent"] = -record.column("g")
+    if scale is not None:
+        arrows[f"√{scale}: divides each coordinate"] = np.sqrt(np.maximum(record.column(scale), 0.0))
+    if newton:
+        arrows["Δθ = −α·p: the Newton step"] = record.column("update")
+    return arrows
 
 
 _EXPLAIN_LR = {
@@ -244,6 +274,7 @@ _EXPLAIN_LR = {
     "adam": 0.1,
     "adamw": 0.1,
     "nadam": 0.1,
+    "newton": 1.0,
 }
 
 
@@ -388,11 +419,48 @@ DEFAULT_RACERS = ("gd", "momentum", "nesterov", "rmsprop", "adam")
 
 @dataclass
 class RaceStudy:
-    """A race (``dl.surfaces.race``'s result, with ``.runs[label]``), the contour grid and a title."""
+    """A race (``dl.surfaces.race``'s result, with ``.runs[label]``), the contour grid and a title;
+    ``endings`` says how each run ended (:func:`race_endings`)."""
 
     result: object
     grid: SurfaceGrid
     title: str
+
+    @property
+    def endings(self) -> dict[str, list[str]]:
+        return race_endings(self.result)
+
+
+#: The ending of a run that stopped where ∇f ≈ 0 but the Hessian has a negative eigenvalue.
+NOT_A_MINIMUM = "stationary point, not a minimum"
+
+
+def race_endings(result, gtol: float = 1e-6) -> dict[str, list[str]]:
+    """How each start of each run of a race ended, in words (one string per start, by run label).
+
+    ``"diverged at step t"``; ``"stationary point, not a minimum"`` when the run stopped where
+    ‖∇f(θ_T)‖ ≤ ``gtol``·max(1, ‖∇f(θ₀)‖) but the Hessian there has a negative eigenvalue — a maximum or a
+    saddle, which attract plain Newton as much as minima do (it solves ∇f = 0); ``"finished"`` otherwise.
+    """
+    surface = result.surface
+    endings = {}
+    for name, run in result.runs.items():
+        first, last = np.asarray(run.trajectory[0]), np.asarray(run.trajectory[-1])
+        with np.errstate(all="ignore"):
+            start_slope = np.linalg.norm(surface.grad(first), axis=-1)
+            slope = np.linalg.norm(surface.grad(last), axis=-1)
+            lowest = np.linalg.eigvalsh(surface.hessian(last))[..., 0]
+        stationary = slope <= gtol * np.maximum(1.0, start_slope)
+        statuses = []
+        for at, still, low in zip(run.diverged_at, stationary, lowest, strict=True):
+            if at >= 0:
+                statuses.append(f"diverged at step {at}")
+            elif still and low < 0:
+                statuses.append(NOT_A_MINIMUM)
+            else:
+                statuses.append("finished")
+        endings[name] = statuses
+    return endings
 
 
 def race(
@@ -531,8 +599,21 @@ def second_order(quick: bool = False) -> SecondOrderStudy:
             opt = optim.make_optimizer(name, lr=rate, nonfinite="skip")
             racers[f"{type(opt).__name__} (lr={rate:g})"] = opt
         result = surfaces.race(surf, racers, steps=steps)
-        panels[surf.name] = RaceStudy(result, surface_grid(surf, n=100 if quick else 200), surf.name)
+        xlim, ylim = _view(surf, result.runs.values())
+        panels[surf.name] = RaceStudy(result, surface_grid(surf, xlim, ylim, n=100 if quick else 200), surf.name)
     return SecondOrderStudy(panels)
+
+
+def _view(surf, runs, margin: float = 0.05) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The surface's bounds widened to hold every point visited by the runs' starts that did not diverge
+    (plus ``margin`` of the span on each side), so that no path leaves the figure."""
+    low, high = np.array(surf.bounds).T
+    points = [np.asarray(run.trajectory)[:, run.diverged_at < 0].reshape(-1, 2) for run in runs]
+    visited = np.vstack([low, high, *points])
+    lo, hi = visited.min(axis=0), visited.max(axis=0)
+    pad = np.where((lo < low) | (hi > high), margin * (hi - lo), 0.0)  # only along an axis that was widened
+    lo, hi = lo - pad, hi + pad
+    return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
 
 
 @dataclass
@@ -864,6 +945,7 @@ def train_dataset(
 __all__ = [
     "DEFAULT_RACERS",
     "INIT_CASES",
+    "NOT_A_MINIMUM",
     "RACE_LRS",
     "SCHEDULE_NAMES",
     "ClippingStudy",
@@ -894,6 +976,7 @@ __all__ = [
     "lr_range",
     "make_schedule",
     "race",
+    "race_endings",
     "schedules",
     "second_order",
     "surface_grid",

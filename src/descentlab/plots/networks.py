@@ -64,11 +64,15 @@ def initialization(result: InitStudy) -> Figure:
     for i, run in enumerate(result.runs):
         tint = colour(run.label, i)
         finite = np.isfinite(run.losses)
+        # W = 0 never moves off ln 2, where "too small" also stalls: dashed and on top, both stay visible.
+        zeros = run.init == "zeros"
         cost.plot(
             run.iterations[finite],
             run.losses[finite],
+            "--" if zeros else "-",
             color=tint,
-            lw=1.8,
+            lw=2.2 if zeros else 1.8,
+            zorder=3 if zeros else 2,
             label=f"{run.label} → train accuracy {run.accuracy:.0%}",
         )
         if not finite.all():
@@ -144,7 +148,8 @@ def batch_regimes(curves: TrainingCurves) -> Figure:
             losses,
             color=palette[label],
             lw=0.6 if per_epoch > 1 else 1.8,
-            alpha=0.35 if per_epoch > 20 else 0.9,
+            alpha=0.25 if per_epoch > 20 else 0.9,
+            zorder=3 - np.log10(per_epoch),  # the noisiest curve lowest, so that it hides none of the others
             label=f"{label}: {per_epoch} steps per epoch",
         )
     steps_ax.set(
@@ -235,12 +240,16 @@ def lr_range(study: RangeTestStudy) -> Figure:
 
 
 def health(curves: TrainingCurves) -> Figure:
-    """Optimizer health per layer over training: gradient norm, update-to-parameter ratio, effective step."""
+    """Optimizer health per layer over training: gradient norm, update-to-parameter ratio, effective step.
+
+    The effective step is drawn per layer from ``history.effective_step_by_layer`` when the history has it,
+    otherwise as the median over all parameters (``history.effective_step["median"]``)."""
     fig = new_figure(17, 5.2)
     grad_ax, ratio_ax, step_ax = fig.subplots(1, 3)
     styles = ("-", "--", ":", "-.")
     style_names = ("solid", "dashed", "dotted", "dash-dot")
     labels = list(curves.histories)
+    per_layer = False
     for k, (label, history) in enumerate(curves.histories.items()):
         style = styles[k % len(styles)]
         epochs = np.asarray(history.epoch) + 1
@@ -254,9 +263,22 @@ def health(curves: TrainingCurves) -> Figure:
             ratio_ax.plot(
                 epochs, values, style, color=layer_colours.get(name, "black"), lw=1.5, label=f"{name} ({label})"
             )
-        step_ax.plot(
-            epochs, history.effective_step["median"], style, color=colour(label, k), lw=2, label=f"{label}: median"
-        )
+        by_layer = getattr(history, "effective_step_by_layer", None)
+        if by_layer:
+            per_layer = True
+            for name, values in by_layer.items():
+                step_ax.plot(
+                    epochs[: len(values)],
+                    values,
+                    style,
+                    color=layer_colours.get(name, "black"),
+                    lw=1.5,
+                    label=f"{name} ({label})",
+                )
+        else:
+            step_ax.plot(
+                epochs, history.effective_step["median"], style, color=colour(label, k), lw=2, label=f"{label}: median"
+            )
     ratio_ax.axhline(1e-3, color="black", lw=0.8, ls="--")
     ratio_ax.annotate(
         "≈ 1e-3: the usual healthy ratio", (1, 1e-3), xytext=(4, 4), textcoords="offset points", fontsize=8
@@ -273,11 +295,11 @@ def health(curves: TrainingCurves) -> Figure:
     step_ax.set(
         yscale="log",
         xlabel="epoch",
-        ylabel="|Δθᵢ| / |gᵢ| over parameters (log)",
-        title="Effective step |Δθᵢ|/|gᵢ|, median over parameters",
+        ylabel=f"median |Δθᵢ| / |gᵢ| over {'a layer’s' if per_layer else 'all'} parameters (log)",
+        title=f"Effective step |Δθᵢ|/|gᵢ|, median over {'each layer' if per_layer else 'all parameters'}",
     )
     grad_ax.legend(fontsize=7, ncol=2)
-    step_ax.legend(fontsize=8)
+    step_ax.legend(fontsize=7, ncol=2 if per_layer else 1)
     key = ", ".join(f"{style} = {label}" for style, label in zip(style_names, labels, strict=False))
     fig.suptitle(f"Optimizer health — {curves.problem}; line style: {key}")
     return fig

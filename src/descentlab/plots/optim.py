@@ -48,7 +48,7 @@ def ewa(result: EWAStudy) -> Figure:
         ax.set(title=f"β = {beta:g}: averages ≈ {1 / (1 - beta):.0f} values", xlabel="day t")
         if i == 0:
             ax.set_ylabel("value (e.g. °C)")
-            ax.legend(fontsize=8, loc="lower center")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=4, fontsize=9)
     fig.suptitle("Larger β: smoother but later; without correction the average starts near 0 (bias toward v₀ = 0)")
     return fig
 

@@ -10,12 +10,13 @@ import numpy as np
 from matplotlib import animation
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import LogNorm
+from matplotlib.colors import LogNorm, rgb_to_hsv, to_rgb
 from matplotlib.figure import Figure
 from PIL import Image
 
 from descentlab.plots.style import colour, colours, new_figure
 from descentlab.studies import (
+    NOT_A_MINIMUM,
     ClippingStudy,
     ExplainStudy,
     LearningRateStudy,
@@ -32,7 +33,8 @@ _CONTOUR_CMAP = "Greys_r"
 def contour(
     ax: Axes, grid: SurfaceGrid, log: bool | None = None, levels: int = 24, minima: bool = True, colorbar: bool = True
 ) -> None:
-    """Draw the surface's contours on ``ax`` (colour bar unless ``colorbar=False``), known minima as white stars.
+    """Draw the surface's contours on ``ax`` (colour bar unless ``colorbar=False``), known minima in view as
+    white stars.
 
     ``log`` spaces the levels geometrically over f − min f (the default when f spans more than three
     decades, as on Rosenbrock), so the valley floor is resolved as well as the walls.
@@ -58,8 +60,8 @@ def contour(
         label = "f(θ)"
     if colorbar:
         ax.figure.colorbar(filled, ax=ax, shrink=0.85, label=label, format="%.2g")
-    if minima and len(grid.minima):
-        inside = _inside(grid, grid.minima)
+    inside = _inside(grid, grid.minima)
+    if minima and inside.any():
         ax.plot(
             grid.minima[inside, 0],
             grid.minima[inside, 1],
@@ -82,6 +84,7 @@ def race(result, grid: SurfaceGrid | None = None, title: str | None = None, log:
     """
     grid = grid if grid is not None else surface_grid(result.surface, n=200)
     fig = new_figure(13, 5.4)
+    fig.get_layout_engine().set(wspace=0.08)  # room between the colour bar's label and the loss axis
     left, right = fig.subplots(1, 2, width_ratios=[1.15, 1])
     contour(left, grid, log=log)
     draw_trajectories(left, result.runs, grid)
@@ -92,8 +95,26 @@ def race(result, grid: SurfaceGrid | None = None, title: str | None = None, log:
 
 
 def race_study(study: RaceStudy) -> Figure:
-    """:func:`race` for a :class:`~descentlab.studies.RaceStudy` (its grid and title)."""
-    return race(study.result, study.grid, study.title)
+    """:func:`race` for a :class:`~descentlab.studies.RaceStudy` (its grid and title); a run that stopped at
+    a stationary point that is not a minimum (a maximum or a saddle) is labelled so at its end."""
+    fig = race(study.result, study.grid, study.title)
+    paths = fig.axes[0]
+    palette = colours(list(study.result.runs))
+    for name, endings in study.endings.items():
+        ends = np.asarray(study.result.runs[name].trajectory)[-1]
+        for point, ending in zip(ends, endings, strict=True):
+            if ending == NOT_A_MINIMUM:
+                paths.annotate(
+                    f"{name}: {NOT_A_MINIMUM}",
+                    point,
+                    xytext=(8, -8),
+                    textcoords="offset points",
+                    va="top",
+                    fontsize=8,
+                    color=palette[name],
+                    bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+                )
+    return fig
 
 
 def learning_rates(study: LearningRateStudy) -> Figure:
@@ -110,8 +131,9 @@ def clipping(study: ClippingStudy) -> Figure:
     """The cliff: paths with and without clipping, their losses, and per step the gradient norm before
     clipping beside the length of the step actually taken."""
     fig = new_figure(17, 5.2)
+    fig.get_layout_engine().set(wspace=0.06)
     left, middle, right = fig.subplots(1, 3, width_ratios=[1.3, 1, 1])
-    contour(left, study.grid, log=False)
+    contour(left, study.grid, log=True)
     draw_trajectories(left, study.runs, study.grid)
     left.legend(fontsize=8, loc="lower left")
     left.set_title("Paths (○ start, ■ end): the unclipped step at the cliff overshoots", fontsize=10)
@@ -145,13 +167,14 @@ def clipping(study: ClippingStudy) -> Figure:
 def second_order(study: SecondOrderStudy) -> Figure:
     """One row per surface: Newton, GD and Adam paths on the contour, and their losses."""
     fig = new_figure(13, 5.2 * len(study.panels))
+    fig.get_layout_engine().set(wspace=0.08)
     rows = np.atleast_2d(fig.subplots(len(study.panels), 2, width_ratios=[1.15, 1]))
     for (name, panel), (left, right) in zip(study.panels.items(), rows, strict=True):
         contour(left, panel.grid)
         draw_trajectories(left, panel.result.runs, panel.grid)
         left.legend(fontsize=8, loc="best")
         left.set_title(f"{name}: paths (○ start, ■ end)", fontsize=10)
-        draw_losses(right, panel.result.runs, panel.grid.f_min)
+        draw_losses(right, panel.result.runs, panel.grid.f_min, log_steps=True)
     fig.suptitle("Newton vs first-order methods: solving H p = g jumps to the quadratic's minimum in one step")
     return fig
 
@@ -221,7 +244,10 @@ def local_minima(study: LocalMinimaStudy) -> Figure:
 
 
 def draw_trajectories(ax: Axes, runs, grid: SurfaceGrid, upto: int | None = None) -> None:
-    """Each run's paths (all its starts, one colour per optimizer) up to step ``upto`` on ``ax``."""
+    """Each run's paths (all its starts, one colour per optimizer) up to step ``upto`` on ``ax``.
+
+    A path that leaves the view and comes back (it did not diverge) is marked where it crosses the frame,
+    with the farthest point it reached."""
     palette = colours(list(runs))
     for name, run in runs.items():
         path = np.asarray(run.trajectory, dtype=float)[: None if upto is None else upto + 1]
@@ -238,21 +264,58 @@ def draw_trajectories(ax: Axes, runs, grid: SurfaceGrid, upto: int | None = None
             ax.plot(*points[0], "o", ms=7, mfc="white", mec=palette[name], zorder=6)
             diverged = ends[i] is not None and (upto is None or ends[i] <= upto)
             if diverged:  # the marker stays on the frame even when the run left it
-                x0, x1, y0, y1 = grid.X.min(), grid.X.max(), grid.Y.min(), grid.Y.max()
-                last = (np.clip(points[-1, 0], x0, x1), np.clip(points[-1, 1], y0, y1))
-                ax.plot(*last, "X", ms=11, color="#d50000", mec="black", zorder=8)
+                ax.plot(*_on_frame(grid, points[-1]), "X", ms=11, color="#d50000", mec="black", zorder=8)
             else:
                 ax.plot(*points[-1], "s", ms=6, color=palette[name], mec="black", zorder=7)
+                _mark_exit(ax, grid, points, palette[name])
     if any(any(e is not None for e in _divergence(run, np.shape(run.losses)[-1])) for run in runs.values()):
         ax.plot([], [], "X", ms=9, color="#d50000", mec="black", label="diverged (last finite point)")
     ax.set_xlim(grid.X.min(), grid.X.max())
     ax.set_ylim(grid.Y.min(), grid.Y.max())
 
 
-def draw_losses(ax: Axes, runs, f_min: float, upto: int | None = None, steps: int | None = None) -> None:
-    """f(θ_t) − f* against the step t (log scale) for each run; divergence marked with a red ✕ and the step."""
+def _on_frame(grid: SurfaceGrid, point: np.ndarray) -> tuple[float, float]:
+    """``point`` moved onto the view's frame when it lies outside."""
+    return float(np.clip(point[0], grid.X.min(), grid.X.max())), float(np.clip(point[1], grid.Y.min(), grid.Y.max()))
+
+
+def _mark_exit(ax: Axes, grid: SurfaceGrid, points: np.ndarray, tint: str) -> None:
+    """An arrow head where the path first leaves the view, labelled with the farthest point it reaches."""
+    outside = ~_inside(grid, points)
+    if not outside.any():
+        return
+    first = int(np.argmax(outside))
+    centre = np.array([grid.X.min() + grid.X.max(), grid.Y.min() + grid.Y.max()]) / 2
+    farthest = points[np.argmax(np.linalg.norm(points - centre, axis=1))]
+    where = _on_frame(grid, points[first])
+    ax.plot(*where, ">", ms=10, color=tint, mec="black", zorder=8)
+    right_half = where[0] > centre[0]
+    ax.annotate(
+        f"leaves the view; reaches ({farthest[0]:.3g}, {farthest[1]:.3g})",
+        where,
+        xytext=(-8 if right_half else 8, -10),
+        textcoords="offset points",
+        ha="right" if right_half else "left",
+        va="top",
+        fontsize=8,
+        color=tint,
+        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+        zorder=9,
+    )
+
+
+def draw_losses(
+    ax: Axes, runs, f_min: float, upto: int | None = None, steps: int | None = None, log_steps: bool = False
+) -> None:
+    """f(θ_t) − f* against the step t (log scale) for each run; divergence marked with a red ✕ and the step.
+
+    Gaps below 1e-12 (an exact minimum, as Newton reaches on a quadratic) are drawn on a labelled floor at
+    1e-12. ``log_steps`` puts t + 1 on a log axis, so that a few-step convergence is not squeezed at t = 0.
+    """
     palette = colours(list(runs))
-    floor = 1e-12  # an exact minimum (Newton on a quadratic) is drawn at this floor
+    floor = 1e-12
+    shift = 1 if log_steps else 0
+    on_floor = False
     for name, run in runs.items():
         losses = np.asarray(run.losses, dtype=float).reshape(np.shape(run.losses)[0], -1)
         ends = _divergence(run, losses.shape[1])
@@ -260,9 +323,10 @@ def draw_losses(ax: Axes, runs, f_min: float, upto: int | None = None, steps: in
         for i in range(losses.shape[1]):
             gap = shown[:, i] - f_min
             stop = ends[i] if ends[i] is not None else len(gap)
-            t = np.arange(len(gap))[:stop]
+            t = np.arange(len(gap))[:stop] + shift
             values = np.clip(gap[:stop], floor, None)
             finite = np.isfinite(values)
+            on_floor |= bool(np.any(values[finite] == floor))
             ax.plot(
                 t[finite],
                 values[finite],
@@ -272,25 +336,48 @@ def draw_losses(ax: Axes, runs, f_min: float, upto: int | None = None, steps: in
                 label=name if i == 0 else None,
             )
             if ends[i] is not None and (upto is None or ends[i] <= upto) and finite.any():
-                ax.plot(t[finite][-1], values[finite][-1], "X", ms=10, color="#d50000", mec="black", zorder=6)
-                ax.annotate(
-                    f"{name} diverged at t={ends[i]}",
-                    (t[finite][-1], values[finite][-1]),
-                    xytext=(-8, 6),
-                    ha="right",
-                    textcoords="offset points",
-                    fontsize=8,
-                    color="#b71c1c",
-                )
+                last, total = t[finite][-1], len(gap) + shift
+                right_half = np.log(last) > 0.5 * np.log(total) if log_steps else last > 0.5 * total
+                _mark_divergence(ax, f"diverged at t={ends[i]}", last, values[finite][-1], right_half)
+    if on_floor:
+        ax.axhline(floor, color="black", lw=0.6, ls=":")
+        ax.annotate(
+            "floor: ≤ 1e-12 (exact minimum)",
+            (0.98, floor),
+            xycoords=("axes fraction", "data"),
+            xytext=(0, 4),
+            textcoords="offset points",
+            ha="right",
+            fontsize=8,
+        )
     ax.set(
         yscale="log",
-        xlabel="step t",
+        xlabel="step t + 1 (log scale)" if log_steps else "step t",
         ylabel="f(θ_t) − f*  (log scale)",
         title="Loss above the minimum (straight fall = linear rate)",
     )
+    if log_steps:
+        ax.set_xscale("log")
     if steps is not None:
-        ax.set_xlim(0, steps)
+        ax.set_xlim(shift, steps + shift)
     ax.legend(fontsize=8, loc="best")
+
+
+def _mark_divergence(ax: Axes, text: str, t: float, value: float, right_half: bool) -> None:
+    """A red ✕ at a run's last finite loss (the curve's colour says whose) and ``text`` below it, towards
+    the middle of the axes."""
+    ax.plot(t, value, "X", ms=10, color="#d50000", mec="black", zorder=6)
+    ax.annotate(
+        text,
+        (t, value),
+        xytext=(-8 if right_half else 8, -8),
+        textcoords="offset points",
+        ha="right" if right_half else "left",
+        va="top",
+        fontsize=8,
+        color="#b71c1c",
+        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+    )
 
 
 def animate(
@@ -318,6 +405,7 @@ def animate(
         raise ValueError("animate: writing .mp4 needs ffmpeg on the PATH; install it or write a .gif instead")
     grid = grid if grid is not None else surface_grid(result.surface, n=160)
     fig = new_figure(11, 4.6)
+    fig.get_layout_engine().set(wspace=0.08)  # room between the colour bar's label and the loss axis
     fig.set_dpi(dpi)
     left, right = fig.subplots(1, 2, width_ratios=[1.15, 1])
     contour(left, grid)
@@ -449,9 +537,38 @@ def _inside(grid: SurfaceGrid, points: np.ndarray) -> np.ndarray:
     )
 
 
+#: What one step of each optimizer does, for the explain figure's title (by class name).
+EXPLAIN_HEADLINES = {
+    "GD": "each step moves against the gradient, θ ← θ − α g: long where the slope is steep, short where flat",
+    "Momentum": "the velocity accumulates past gradients, and each step follows the velocity",
+    "Nesterov": "the velocity accumulates past gradients; the step adds a look-ahead along it",
+    "AdaGrad": "every squared gradient is added to s, which only grows; each coordinate's step is g/√s",
+    "AdaDelta": "the step is g scaled by the ratio of two running RMS values: past steps over past gradients",
+    "RMSprop": "a running average s of g² divides each coordinate's step by its recent size √s",
+    "Adam": "each step adds the gradient into two running averages; the step is their ratio m̂/√v̂",
+    "AdamW": "Adam's step m̂/√v̂, with the weight decay applied to θ directly",
+    "NAdam": "Adam whose first moment looks ahead (Nesterov); the step is a ratio of running averages",
+    "Newton": "each step solves H p = g and jumps to the minimum of the local quadratic model",
+}
+
+_ARROW_COLOURS = ("#0d47a1", "#1b5e20", "#e65100", "#4a148c", "#000000")
+
+
+def _contrasting(tint: str, count: int) -> list[str]:
+    """``count`` arrow colours whose hue differs from the path's ``tint`` (black closes the list)."""
+    hue = rgb_to_hsv(to_rgb(tint))[0]
+
+    def far(candidate: str) -> bool:
+        distance = abs(rgb_to_hsv(to_rgb(candidate))[0] - hue)
+        return min(distance, 1 - distance) > 0.08
+
+    return [c for c in _ARROW_COLOURS if c == "#000000" or far(c)][:count]
+
+
 def explain(result: ExplainStudy) -> Figure:
-    """The first steps of one optimizer: the path with its velocity (first moment) and √v vectors drawn at
-    each point, beside the table of intermediate quantities from ``dl.optim.trace``."""
+    """The first steps of one optimizer: the path with the study's arrows drawn at each point (the direction
+    the state pushes θ, the size that divides it, Newton's step), beside the table of intermediate quantities
+    from ``dl.optim.trace``; the title says what one step of this optimizer does."""
     fig = new_figure(15, 6.2)
     left, right = fig.subplots(1, 2, width_ratios=[1, 1.35])
     contour(left, result.grid)
@@ -462,16 +579,9 @@ def explain(result: ExplainStudy) -> Figure:
     for t, point in enumerate(path[:-1]):
         left.annotate(str(t), point, xytext=(4, 4), textcoords="offset points", fontsize=7)
     extent = float(np.max(np.ptp(path, axis=0))) or 1.0
-    rows = result.trace.rows
     points = path[:-1]
-    for key, style, name in ((result.velocity_key, "#1565c0", "−velocity"), (result.scale_key, "#2e7d32", "√v")):
-        if key is None:
-            continue
-        vectors = np.stack([np.asarray(row[key], dtype=float) for row in rows])
-        if key == result.velocity_key:
-            vectors = -vectors  # the direction the velocity pushes θ
-        else:
-            vectors = np.sqrt(np.maximum(vectors, 0.0))
+    arrow_colours = _contrasting(tint, len(result.arrows))
+    for k, (label, vectors) in enumerate(result.arrows.items()):
         longest = float(np.max(np.linalg.norm(vectors, axis=1))) or 1.0
         scale = 0.3 * extent / longest
         left.quiver(
@@ -482,25 +592,31 @@ def explain(result: ExplainStudy) -> Figure:
             angles="xy",
             scale_units="xy",
             scale=1,
-            color=style,
+            color=arrow_colours[k],
             width=0.005,
-            zorder=7 if key == result.velocity_key else 6,
-            label=f"{name} ({key}), scaled ×{scale:.2g}",
+            zorder=7 - k,
+            label=f"{label} (×{scale:.2g})",
         )
     left.legend(fontsize=8, loc="best")
+    rows = result.trace.rows
     left.set_title(f"{result.optimizer} on {result.grid.name}: first {len(rows)} steps")
 
     columns = ["step", "theta", "g"] + [k for k in (result.velocity_key, result.scale_key) if k] + ["update"]
     cells = [[_cell(row[c]) for c in columns] for row in rows]
+    headers = [_header(c) for c in columns]
+    if result.curvatures is not None:
+        cells = [[*row[:-1], _cell(eig), row[-1]] for row, eig in zip(cells, result.curvatures, strict=True)]
+        headers = [*headers[:-1], "eigenvalues of H", headers[-1]]
     right.axis("off")
-    table = right.table(cellText=cells, colLabels=[_header(c) for c in columns], loc="upper center", cellLoc="center")
+    table = right.table(cellText=cells, colLabels=headers, loc="upper center", cellLoc="center")
     table.auto_set_font_size(False)
     table.set_fontsize(8)
     table.scale(1.0, 1.35)
-    table.auto_set_column_width(list(range(len(columns))))
+    table.auto_set_column_width(list(range(len(headers))))
     right.text(0.0, 0.02, result.equations, transform=right.transAxes, family="monospace", fontsize=8.5, va="bottom")
     right.set_title("Intermediate quantities (vectors are (θ₁, θ₂) components) and the update rule")
-    fig.suptitle("Explain: each step adds the gradient into the running averages; the step is their ratio")
+    headline = EXPLAIN_HEADLINES.get(result.optimizer, "its first steps, every intermediate quantity")
+    fig.suptitle(f"Explain {result.optimizer}: {headline}")
     return fig
 
 

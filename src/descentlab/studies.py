@@ -717,6 +717,7 @@ def batch_regimes(quick: bool = False, seed: int = 0, lr: float = 0.05) -> Train
             validation=(Xva, yva),
             seed=seed,
             diagnostics=False,
+            progress=False,
         )
     return TrainingCurves(histories, f"moons, MLP [2, 16, 16, 1] ReLU, GD α = {lr:g}, {epochs} epochs")
 
@@ -747,6 +748,7 @@ def batch_norm(quick: bool = False, seed: int = 0) -> TrainingCurves:
             drop_last=True,  # batch norm needs ≥ 2 samples per batch; both runs see the same batches
             validation=(Xva, yva),
             seed=seed,
+            progress=False,
         )
     return TrainingCurves(histories, f"spirals, {depth} sigmoid layers of {width}, Momentum α = 0.05, batch 32")
 
@@ -800,6 +802,7 @@ def lr_range(quick: bool = False, seed: int = 0) -> RangeTestStudy:
             validation=(Xva, yva),
             seed=seed,
             diagnostics=False,
+            progress=False,
         )
     return RangeTestStudy(found, check, "digits (8×8), MLP [64, 64, 10], Momentum β = 0.9, batch 32")
 
@@ -815,7 +818,16 @@ def health(quick: bool = False, seed: int = 0) -> TrainingCurves:
     for label, opt in (("GD (lr=0.05)", optim.GD(lr=0.05)), ("Adam (lr=0.001)", optim.Adam(lr=1e-3))):
         net = nn.mlp([64, 64, 32, 10], activation="relu", output="softmax", init="he", seed=seed)
         histories[label] = train.fit(
-            net, Xtr, ytr, loss="ce", optimizer=opt, epochs=epochs, batch_size=64, validation=(Xva, yva), seed=seed
+            net,
+            Xtr,
+            ytr,
+            loss="ce",
+            optimizer=opt,
+            epochs=epochs,
+            batch_size=64,
+            validation=(Xva, yva),
+            seed=seed,
+            progress=False,
         )
     return TrainingCurves(histories, f"digits, MLP [64, 64, 32, 10], batch 64, {epochs} epochs")
 

@@ -113,7 +113,8 @@ def torch_batch(steps: int, starts: int):
 
 def surfaces_race(steps: int, starts: int | None):
     """``descentlab.surfaces.race`` over the 8 optimizers from one start, or Adam from ``starts`` starts;
-    with the loop it chose (``portable`` or ``compiled``) after a first, untimed race."""
+    with the loop it chose (``portable`` or ``compiled``) after a first, untimed race that compiles the kernels
+    (a fresh machine's cache is empty, and ``"auto"`` never compiles on its own)."""
     try:
         from descentlab.surfaces import race
     except ImportError:
@@ -124,6 +125,10 @@ def surfaces_race(steps: int, starts: int | None):
     else:
         racers = {"adam": dl.optim.Adam(lr=5e-2)}
         kwargs = {"starts": np.random.default_rng(0).uniform(-2.0, 2.0, (starts, 2))}
+    try:  # compile (or load) the race kernels first, so that "auto" finds them ready, as in interactive use
+        race("rosenbrock", racers, steps=steps, backend="compiled", **kwargs)
+    except (ImportError, ValueError):
+        pass  # numba missing or the portable path forced: the portable loop is what a user gets
     backends = sorted({run.backend for run in race("rosenbrock", racers, steps=steps, **kwargs).runs.values()})
     return (lambda: race("rosenbrock", racers, steps=steps, **kwargs)), f" ({'/'.join(backends)} loop)"
 

@@ -8,7 +8,9 @@ the same spec gives the same results in the same store whichever executor ran it
 - :class:`LocalExecutor` (the default): ``jobs`` worker processes on this machine's cores (``jobs=1``
   runs in this process, which is what a debugger wants).
 - :class:`RayExecutor`: one Ray task per run on a Ray cluster (``pip install 'descentlab[ray]'``);
-  connects to ``address`` (e.g. ``"auto"`` inside a cluster) or starts a local Ray instance.
+  connects to ``address`` (e.g. ``"auto"`` inside a cluster) or starts a local Ray instance. Joining a
+  cluster, it ships this descentlab package to the workers (Ray's ``runtime_env`` ``py_modules``), so
+  nodes need Python, NumPy and the extras the runs use, but not descentlab itself.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
 from typing import Any, Protocol
 
 Task = dict[str, Any]
@@ -100,11 +103,21 @@ class RayExecutor:
     If Ray is already initialised (``ray.init`` called by the user) that cluster is used and left running;
     otherwise ``ray.init(address=address, num_cpus=num_cpus, include_dashboard=False)`` is called here and
     :meth:`close` shuts it down again. At most ``max_in_flight`` tasks are submitted at a time.
+
+    ``runtime_env`` is passed to ``ray.init``; by default, when joining a cluster (``address`` given), it is
+    :func:`package_runtime_env`, which ships this descentlab package to the workers.
     """
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, *, num_cpus: int | None = None, max_in_flight: int = 256) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        num_cpus: int | None = None,
+        max_in_flight: int = 256,
+        runtime_env: dict[str, Any] | None = None,
+    ) -> None:
         try:
             import ray
         except ImportError as exc:
@@ -122,6 +135,10 @@ class RayExecutor:
                 options["address"] = address
             if num_cpus is not None and address is None:
                 options["num_cpus"] = num_cpus
+            if runtime_env is None and address is not None:
+                runtime_env = package_runtime_env()
+            if runtime_env is not None:
+                options["runtime_env"] = runtime_env
             ray.init(**options)
         self.max_in_flight = max_in_flight
 
@@ -150,6 +167,11 @@ class RayExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def package_runtime_env() -> dict[str, Any]:
+    """A Ray ``runtime_env`` that puts this descentlab package (its source folder) on every worker's path."""
+    return {"py_modules": [str(Path(__file__).resolve().parents[1])]}
 
 
 def make_executor(name: str = "local", *, jobs: int | None = None, address: str | None = None) -> Executor:

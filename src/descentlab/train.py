@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from descentlab.data.batching import batch_count, batches, check_batch_size
+from descentlab.nn._validation import as_array
 from descentlab.nn.layers import BatchNorm
 from descentlab.nn.losses import LOSSES, Loss
 from descentlab.nn.network import Network
@@ -198,20 +199,9 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def _as_array(name: str, value: Any, owner: str, expected: str) -> np.ndarray:
-    """``np.asarray(value)``, with a named error instead of NumPy's for ragged nested lists."""
-    try:
-        return np.asarray(value)
-    except ValueError as error:
-        raise ValueError(
-            f"{owner}: {name} must be {expected}, with rows of equal length; NumPy could not make one array "
-            f"of it ({type(value).__name__} of rows of different lengths?)"
-        ) from error
-
-
 def _check_features(name: str, X: Any, net: Network, owner: str, use: str = "training") -> np.ndarray:
     """X as a C-contiguous array of the network's dtype, with the network's width and finite entries."""
-    X = _as_array(name, X, owner, f"a 2-D array of numbers (n_samples, {net.input_dim})")
+    X = as_array(name, X, owner=owner, expected=f"a 2-D array of numbers (n_samples, {net.input_dim})")
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{owner}: {name} has dtype {X.dtype}; expected real numbers")
     if X.ndim != 2:
@@ -258,7 +248,7 @@ def _check_loss(loss: str | Loss, net: Network, owner: str) -> Loss:
 
 def _check_targets(name: str, y: Any, n: int, loss_fn: Loss, net: Network, owner: str) -> np.ndarray:
     """Targets in the form the batches are cut from: integer labels (``ce``) or an (n, k) float array."""
-    y = _as_array(name, y, owner, "an array of numbers, one target (or one-hot row) per sample")
+    y = as_array(name, y, owner=owner, expected="an array of numbers, one target (or one-hot row) per sample")
     if y.ndim == 0 or y.shape[0] != n:
         raise ValueError(
             f"{owner}: {name} has shape {y.shape} but the inputs have {n} samples; give one target per sample"

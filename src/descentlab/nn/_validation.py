@@ -58,6 +58,17 @@ def check_nonnegative(name: str, value: object, *, owner: str) -> float:
     return value
 
 
+def as_array(name: str, value: object, *, owner: str, expected: str) -> np.ndarray:
+    """``np.asarray(value)``, with a named error instead of NumPy's for ragged nested lists."""
+    try:
+        return np.asarray(value)
+    except ValueError as error:
+        raise ValueError(
+            f"{owner}: {name} must be {expected} with rows of equal length; NumPy could not make one array of "
+            f"this {type(value).__name__} (rows of different lengths?)"
+        ) from error
+
+
 def check_inputs(X: object, n_features: int, dtype: np.dtype, *, owner: str, use: str = "training") -> np.ndarray:
     """``X`` as a 2-D array of the network's dtype, with the right width and only finite entries.
 
@@ -66,13 +77,7 @@ def check_inputs(X: object, n_features: int, dtype: np.dtype, *, owner: str, use
     ``use`` ("training", "predicting") completes the advice for NaN and Inf entries.
     """
     if not isinstance(X, np.ndarray):
-        try:
-            X = np.asarray(X)
-        except ValueError as error:
-            raise ValueError(
-                f"{owner}: X must be a 2-D array of numbers (n_samples, {n_features}) with rows of equal length; "
-                f"NumPy could not make one array of this {type(X).__name__} (rows of different lengths?)"
-            ) from error
+        X = as_array("X", X, owner=owner, expected=f"a 2-D array of numbers (n_samples, {n_features})")
     if X.dtype.kind not in "fiu":
         raise TypeError(f"{owner}: X has dtype {X.dtype}; expected real numbers (the network computes in {dtype.name})")
     if X.ndim != 2:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -426,9 +427,9 @@ class RaceStudy:
     grid: SurfaceGrid
     title: str
 
-    @property
+    @cached_property
     def endings(self) -> dict[str, list[str]]:
-        return race_endings(self.result)
+        return race_endings(self.result)  # once per study: the CLI's table and the figure both read it
 
 
 #: The ending of a run that stopped where ∇f ≈ 0 but the Hessian has a negative eigenvalue.

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from descentlab.experiments.spec import METRICS
+from descentlab.experiments.spec import METRICS, noise_free
 from descentlab.experiments.store import Store
 
 #: The interval of a problem whose seeds all give the same run (a surface without start or gradient noise).
@@ -175,7 +175,7 @@ class ProblemSummary:
     @property
     def deterministic(self) -> bool:
         """A surface without start or gradient noise: every seed gives the same run, so seeds add no spread."""
-        return self.kind == "surface" and not self.options.get("start_noise") and not self.options.get("grad_noise")
+        return noise_free(self.kind, self.options)
 
     @property
     def metric_range(self) -> tuple[float, float]:

@@ -194,6 +194,16 @@ class ProblemSpec:
         target = self.options.get("target")
         return None if target is None else (target[0], float(target[1]))
 
+    @property
+    def deterministic(self) -> bool:
+        """Whether every seed gives the same run (:func:`noise_free`)."""
+        return noise_free(self.kind, self.options)
+
+
+def noise_free(kind: str, options: Mapping[str, Any]) -> bool:
+    """A surface without start or gradient noise: seeds change nothing, so every seed gives the same run."""
+    return kind == "surface" and not options.get("start_noise") and not options.get("grad_noise")
+
 
 @dataclass(frozen=True)
 class RunTask:
@@ -394,7 +404,7 @@ class _Checker:
         if len(seeds) < 2:
             return
         for problem in problems:
-            if problem.kind == "surface" and not problem.options["start_noise"] and not problem.options["grad_noise"]:
+            if problem.deterministic:
                 self.warn(
                     ["problems", problem.label],
                     f"start_noise and grad_noise are 0, so all {len(seeds)} seeds give the same run (the report "

@@ -59,7 +59,7 @@ def check_float_array(name: str, array: object, *, owner: str = "") -> np.ndarra
             f"{where}{name} must be a NumPy array, got {type(array).__name__}; "
             f"wrap it with np.asarray(..., dtype=np.float64)"
         )
-    if not np.issubdtype(array.dtype, np.floating):
+    if array.dtype.kind != "f":  # float16/32/64 and long double; complex is kind 'c'
         raise TypeError(
             f"{where}{name} has dtype {array.dtype}; a floating dtype (float32 or float64) is required, "
             f"e.g. {name}.astype(np.float64)"

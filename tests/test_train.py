@@ -259,6 +259,31 @@ def test_clipping_bounds_the_step_and_callbacks_can_stop(moons):
     assert calls == [0, 1] and history.stopped_reason == "stopped by callback stop_at_two"
 
 
+@pytest.mark.parametrize(
+    ("output", "loss", "targets"),
+    [
+        ("sigmoid", "bce", lambda y: y),
+        ("softmax", "ce", lambda y: y),  # integer labels
+        ("softmax", "ce", lambda y: np.eye(2)[y]),  # one-hot rows
+        ("linear", "mse", lambda y: y.astype(float)),
+        ("linear", "mae", lambda y: y.astype(float)),
+    ],
+)
+def test_fit_steps_are_the_checked_loss_and_grad_steps(moons, output, loss, targets):
+    """fit checks its data once and runs the network's unchecked pass per batch; the steps are the same."""
+    X, y = moons
+    Y = targets(y)
+    width = 2 if output == "softmax" else 1
+    nets = [dl.nn.mlp([2, 8, width], activation="tanh", output=output, seed=0, dtype="float64") for _ in range(2)]
+    optimizers = [dl.optim.Adam(lr=0.01) for _ in range(2)]
+    fit(nets[0], X, Y, loss=loss, optimizer=optimizers[0], epochs=2, batch_size=32, l2=1e-3, seed=3, progress=False)
+    for epoch in range(2):
+        for index in dl.data.batches(len(X), 32, seed=np.random.default_rng([3, epoch])):
+            nets[1].loss_and_grad(X[index], Y[index], loss=loss, l2=1e-3)
+            optimizers[1].step(nets[1].params, nets[1].grads)
+    np.testing.assert_array_equal(nets[0].params, nets[1].params)
+
+
 def test_regression_and_multiclass_targets():
     X, y = dl.data.sine(n_samples=100, noise=0.05, seed=0)
     net = dl.nn.mlp([1, 32, 1], activation="tanh", output="linear", seed=0)

@@ -15,10 +15,12 @@ never with a generator carried over from earlier epochs, so a run resumed at epo
 (:func:`descentlab.nn.save` / :func:`descentlab.nn.load` with the optimizer and schedule, then
 ``fit(..., initial_epoch=e)``) continues bit for bit as if it had never stopped.
 
-**What the loop costs per step.** Batches are gathered with ``np.take(X, index, axis=0, out=buffer)`` into
-buffers allocated once; per step the loop only records the loss and the learning rate into preallocated
-arrays. Everything else (validation, accuracy, per-layer statistics, optimizer health) is measured once
-per epoch; ``diagnostics=False`` turns off the per-layer part.
+**What the loop costs per step.** The data set is checked once, before the first epoch (dtype, width,
+finite entries, targets); batches are then gathered with ``np.take(X, index, axis=0, out=buffer)`` into
+buffers allocated once and run through the network's unchecked pass (``Network._loss_and_grad``); per
+step the loop only records the loss and the learning rate into preallocated arrays. Everything else
+(validation, accuracy, per-layer statistics, optimizer health) is measured once per epoch;
+``diagnostics=False`` turns off the per-layer part.
 
 Reference for :func:`lr_find`: L. N. Smith, "Cyclical Learning Rates for Training Neural Networks",
 WACV 2017, §3.3 (the "LR range test").
@@ -43,7 +45,7 @@ import numpy as np
 from descentlab.data.batching import batch_count, batches, check_batch_size
 from descentlab.nn._validation import as_array
 from descentlab.nn.layers import BatchNorm
-from descentlab.nn.losses import LOSSES, Loss
+from descentlab.nn.losses import LOSSES, Loss, Targets
 from descentlab.nn.network import Network
 from descentlab.optim import NonFiniteGradientError, Optimizer, clip, make_optimizer
 from descentlab.optim.newton import Newton
@@ -256,6 +258,11 @@ def _check_targets(name: str, y: Any, n: int, loss_fn: Loss, net: Network, owner
     targets = loss_fn.targets(y, n, net.output_dim, net.dtype, f"{owner} ({name})")
     array = targets.labels if targets.labels is not None else targets.values
     return np.ascontiguousarray(array)
+
+
+def _batch_targets(rows: np.ndarray) -> Targets:
+    """The targets of a batch cut from what :func:`_check_targets` returned (integer labels or float values)."""
+    return Targets(labels=rows) if rows.dtype.kind in "iu" else Targets(values=rows)
 
 
 def _check_optimizer(optimizer: str | Optimizer, owner: str) -> Optimizer:
@@ -571,7 +578,7 @@ def fit(
                         xb, yb = X_batch[:size], Y_batch[:size]
                         np.take(X, index, axis=0, out=xb, mode="clip")
                         np.take(Y, index, axis=0, out=yb, mode="clip")
-                    value = net.loss_and_grad(xb, yb, loss=loss_fn.name, l2=l2)
+                    value = net._loss_and_grad(xb, _batch_targets(yb), loss_fn, l2)
                     if reference_loss is None and math.isfinite(value):
                         reference_loss = max(value, 1.0)
                     if not math.isfinite(value) and optimizer.nonfinite != "skip":
@@ -916,7 +923,7 @@ def lr_find(
         while count < steps and diverged_at is None:
             for index in batches(n, batch_size, seed=np.random.default_rng([seed, epoch])):
                 trial.lr = float(rates[count])
-                value = net.loss_and_grad(X[index], Y[index], loss=loss_fn.name, l2=l2)
+                value = net._loss_and_grad(X[index], _batch_targets(Y[index]), loss_fn, l2)
                 raw[count] = value
                 average = beta * average + (1 - beta) * value
                 smooth[count] = average / (1 - beta ** (count + 1))

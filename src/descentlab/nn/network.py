@@ -294,6 +294,12 @@ class Network:
         owner = "Network.loss_and_grad"
         l2 = check_nonnegative("l2", l2, owner=owner)
         X, loss_fn, targets = self._prepare(X, y, loss, owner)
+        return self._loss_and_grad(X, targets, loss_fn, l2)
+
+    def _loss_and_grad(self, X: np.ndarray, targets: Targets, loss_fn: Loss, l2: float) -> float:
+        """:meth:`loss_and_grad` on inputs already checked: ``X`` of the network's dtype and width with finite
+        entries, ``targets`` as ``loss_fn.targets`` returns them. ``fit`` checks its data set once and then
+        calls this per batch (the per-call check is a pass over the batch, ~5% of an epoch)."""
         z = self._forward(X, training=True)
         value, delta = loss_fn.evaluate(z, targets, self._output_layer, self._scratch, want_grad=True)
         self._backward(delta)

@@ -26,6 +26,9 @@ def adam_rule(theta, g, m, v, v_max, lr, beta1, beta2, eps, c1, c2, weight_decay
         m̂ = m / c₁, v̂ = v / c₂ with cₖ = 1 − βₖᵗ ;  θ ← θ − α m̂ / (√v̂ + ε)
 
     ``shrink`` is 1 − αλ_d (decoupled decay) or 1; ``weight_decay`` is the coupled λ or 0.
+    The last line is computed as θ − (α/c₁)·m / (√(v·(1/c₂)) + ε): the scalars α/c₁ and 1/c₂ are formed
+    once per step (the compiled loop hoists them), leaving one division and one root per element instead of
+    three divisions and a root — the step's arithmetic cost where its arrays sit in cache.
     """
     g = g + weight_decay * theta
     theta = shrink * theta
@@ -35,7 +38,7 @@ def adam_rule(theta, g, m, v, v_max, lr, beta1, beta2, eps, c1, c2, weight_decay
     if amsgrad:
         v_max = np.maximum(v_max, v)
         second = v_max
-    theta = theta - lr * (m / c1) / _root(second / c2, eps, eps_inside)
+    theta = theta - (lr / c1) * m / _root(second * (1 / c2), eps, eps_inside)
     return theta, m, v, v_max
 
 

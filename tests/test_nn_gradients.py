@@ -48,6 +48,17 @@ LOSS_CASES = {
 }
 
 
+@pytest.fixture(params=["fused", "numpy"])
+def nn_path(request, monkeypatch) -> str:
+    """Run a check on the fused kernels (nn/_kernels.py) and on the NumPy code of the layers and losses."""
+    if request.param == "fused":
+        pytest.importorskip("numba")
+        monkeypatch.delenv("DESCENTLAB_PORTABLE", raising=False)
+    else:
+        monkeypatch.setenv("DESCENTLAB_PORTABLE", "1")
+    return request.param
+
+
 def _network(block: list, outputs: int, output_layer, seed: int = 0) -> Network:
     layers = [*block, Dense(5, 4), Tanh(), Dense(4, outputs)]
     if output_layer is not None:
@@ -59,7 +70,7 @@ def _network(block: list, outputs: int, output_layer, seed: int = 0) -> Network:
 
 @pytest.mark.parametrize("block", HIDDEN_BLOCKS)
 @pytest.mark.parametrize("l2", [0.0, 0.3])
-def test_every_layer_passes_the_gradient_check(block: str, l2: float) -> None:
+def test_every_layer_passes_the_gradient_check(block: str, l2: float, nn_path: str) -> None:
     rng = np.random.default_rng(1)
     X = rng.standard_normal((N, D))
     y = rng.integers(0, K, N)
@@ -68,7 +79,7 @@ def test_every_layer_passes_the_gradient_check(block: str, l2: float) -> None:
 
 
 @pytest.mark.parametrize("case", LOSS_CASES)
-def test_every_loss_passes_the_gradient_check(case: str) -> None:
+def test_every_loss_passes_the_gradient_check(case: str, nn_path: str) -> None:
     loss, output_layer, outputs, make_targets = LOSS_CASES[case]
     rng = np.random.default_rng(2)
     X = rng.standard_normal((N, D))

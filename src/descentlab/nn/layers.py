@@ -10,11 +10,16 @@ nothing after the first batch of a given size.
 δ = ∂J/∂(output), writes the parameter gradients into their views of ``net.grads`` and returns ∂J/∂x.
 Activations run *in place* (on the buffer of the layer before them, in both directions), which is why
 their backward pass is written in terms of their output a (ReLU: a > 0; sigmoid: a(1 − a); tanh: 1 − a²).
+
+The NumPy code here defines each pass. Where ``layer.fused`` holds the kernels of :mod:`descentlab.nn._kernels`
+(set by the network for each pass when numba is installed), the bias and ReLU passes run as one compiled
+loop each instead, with the same results bit for bit.
 """
 
 from __future__ import annotations
 
 import math
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -37,6 +42,8 @@ class Layer:
         self.output_dim = 0
         self.dtype = np.dtype(np.float64)
         self._buffers: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
+        #: The fused kernels for the current pass (:mod:`descentlab.nn._fused`), or None: the NumPy code.
+        self.fused: ModuleType | None = None
 
     # -- construction (called by Network) --------------------------------------------------------------
     def build(self, input_dim: int, dtype: np.dtype) -> int:
@@ -170,14 +177,20 @@ class Dense(Layer):
         out = self._buffer("out", (x.shape[0], self.fan_out))
         np.matmul(x, self.W, out=out)
         if self.bias:
-            np.add(out, self.b, out=out)
+            if self.fused is not None:
+                self.fused.add_bias(out, self.b)
+            else:
+                np.add(out, self.b, out=out)
         return out
 
     def backward(self, delta: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         x = self._x
         np.matmul(x.T, delta, out=self.dW)
         if self.bias:
-            np.sum(delta, axis=0, out=self.db)
+            if self.fused is not None:
+                self.fused.column_sums(delta, self.db)
+            else:
+                np.sum(delta, axis=0, out=self.db)
         if not need_input_grad:
             return None
         dx = self._buffer("dx", x.shape)
@@ -209,9 +222,15 @@ class ReLU(Activation):
     """a = max(z, 0);  ∂a/∂z = 1 where a > 0, else 0 (Nair & Hinton 2010)."""
 
     def _activate(self, x: np.ndarray) -> None:
+        if self.fused is not None:
+            self.fused.relu_forward(x)
+            return
         np.maximum(x, 0, out=x)
 
     def backward(self, delta: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
+        if self.fused is not None:
+            self.fused.relu_backward(delta, self._out)
+            return delta
         mask = self._buffer("mask", delta.shape, np.bool_)
         np.greater(self._out, 0, out=mask)
         np.multiply(delta, mask, out=delta)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from descentlab.nn._fused import kernels
 from descentlab.nn._validation import (
     check_choice,
     check_dtype,
@@ -257,6 +258,9 @@ class Network:
     def _forward(self, X: np.ndarray, training: bool) -> np.ndarray:
         """Logits for validated X; returns an internal buffer (overwritten by the next call)."""
         self._use_batch_size(X.shape[0])
+        fused = kernels(self.dtype)
+        for layer in self.layers:
+            layer.fused = fused
         a = X
         if self._body and self._body[0].in_place:
             a = self._scratch("input", X.shape)

@@ -45,6 +45,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from descentlab._switches import portable_forced as _portable_forced
+
 CHUNK = 16384  # elements: 64 KiB per float32 array, so a chunk's temporaries stay in L2 cache
 # Measured on a 2-core AMD EPYC: below this a step costs ~15 µs of Python on either path (Adam on a (2,) array:
 # 16.6 µs fast, 18.7 µs portable; Momentum 14.7 vs 13.0), so tiny arrays (interactive races) stay portable and
@@ -178,10 +180,6 @@ def _kernels_module():
         else:
             _numba_state.append(_kernels)
     return _numba_state[0]
-
-
-def _portable_forced() -> bool:
-    return os.environ.get("DESCENTLAB_PORTABLE", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def apply_rule(

@@ -1,8 +1,10 @@
 """Run the benchmark suite and write the report (``make bench`` → BENCHMARKS.md).
 
-Every benchmark runs descentlab and its peers in this one process, interleaved round by round after
-warm-up, and reports min / median / max and ratios of medians. The hardware bounds (copy and axpy
-bandwidth, GEMM rate) are measured in the same run. Peers that are not installed are reported as missing.
+Every benchmark runs descentlab and its peers in one process, interleaved round by round after warm-up,
+and reports min / median / max and ratios of medians. The hardware bounds (copy and axpy bandwidth, GEMM
+rate) are measured in the same run. Peers that are not installed are reported as missing. Each section
+runs in a fresh interpreter (:func:`fresh`), so that none inherits another's heap (the step sections hold
+50M-element arrays), thread pools or warm caches.
 
     .venv/bin/python bench/run.py --out BENCHMARKS.md
     .venv/bin/python bench/run.py --quick --out /tmp/bench.md     # small sizes: a smoke test, not figures
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import multiprocessing
 import sys
 import time
 from pathlib import Path
@@ -31,7 +34,7 @@ SECTIONS_FULL = {
     "gemm_n": 2048,
     "train_samples": 60_000,
     "train_batches": [32, 128, 1024],
-    "train_rounds": 2,
+    "train_rounds": 5,
     "race_steps": 1000,
     "race_starts": 1000,
     "compile_rules": ["adam", "rmsprop", "momentum", "adagrad"],
@@ -51,6 +54,12 @@ SECTIONS_QUICK = {
     "race_starts": 20,
     "compile_rules": ["adam"],
 }
+
+
+def fresh(func, *args):
+    """``func(*args)`` in a new interpreter, so that no section runs in a heap another one left behind."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(func, args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.perf_counter() - started:6.1f} s] {title}", file=sys.stderr, flush=True)
         write(done=False)  # a long run leaves its finished sections behind
 
-    bounds = hardware.measure_bounds(cfg["bound_n"], cfg["gemm_n"], cfg["rounds"])
+    bounds = fresh(hardware.measure_bounds, cfg["bound_n"], cfg["gemm_n"], cfg["rounds"])
     torch_gemm = "torch missing" if bounds.torch_gemm_gflops is None else f"{bounds.torch_gemm_gflops:.0f} GFLOP/s"
     section(
         "Hardware bounds (measured in this run)",
@@ -104,8 +113,12 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
 
-    rows = optimizer_step.step_benchmark(
-        cfg["step_sizes"], cfg["step_rounds"], bounds.bandwidth_gbs, cfg["portable_up_to"]
+    rows = fresh(
+        optimizer_step.step_benchmark,
+        cfg["step_sizes"],
+        cfg["step_rounds"],
+        bounds.bandwidth_gbs,
+        cfg["portable_up_to"],
     )
     section(
         "Optimizer step: goals",
@@ -128,28 +141,28 @@ def main(argv: list[str] | None = None) -> int:
         "kernel and stores it), then in a second process (loaded from disk). The kernels are generated per "
         "rule, set of used state arrays and dtype; arrays from "
         f"{optimizer_step._backend.PARALLEL_MIN_SIZE:,} elements up are split across threads.\n\n"
-        + optimizer_step.compile_benchmark(cfg["compile_rules"]),
+        + fresh(optimizer_step.compile_benchmark, cfg["compile_rules"]),
     )
     section(
         "Crossover: which path for which size (Adam, float32, update only)",
         "Medians. The backend takes the portable path below "
         f"{optimizer_step._backend.FAST_MIN_SIZE} elements, the kernel on one thread up to "
         f"{optimizer_step._backend.PARALLEL_MIN_SIZE:,}, split across threads above.\n\n"
-        + optimizer_step.crossover_benchmark(cfg["crossover_sizes"], cfg["rounds"]),
+        + fresh(optimizer_step.crossover_benchmark, cfg["crossover_sizes"], cfg["rounds"]),
     )
     section(
         "Thread pools meeting: GEMMs then a step",
         "OpenBLAS threads keep spinning for a while after a GEMM; a step split across threads that starts "
-        "right after competes with them for the cores.\n\n" + optimizer_step.interplay_benchmark(cfg["rounds"]),
+        "right after competes with them for the cores.\n\n" + fresh(optimizer_step.interplay_benchmark, cfg["rounds"]),
     )
     section(
         "Subnormal state (the denormal trap)",
         "The fast path stores state values below the smallest normal float as 0, so only its first step "
         "from such a state touches subnormals; the portable path and torch keep gradual underflow.\n\n"
-        + optimizer_step.denormal_benchmark(cfg["rounds"]),
+        + fresh(optimizer_step.denormal_benchmark, cfg["rounds"]),
     )
-    section("Training: one epoch of a 784-256-128-10 MLP", training.report(cfg, bounds))
-    section("Races on Rosenbrock", races.report(cfg))
+    section("Training: one epoch of a 784-256-128-10 MLP", fresh(training.report, cfg, bounds))
+    section("Races on Rosenbrock", fresh(races.report, cfg))
 
     write(done=True)
     print(f"wrote {args.out}", file=sys.stderr)

@@ -16,15 +16,26 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Timing:
-    """Seconds per call over the timed rounds."""
+    """Seconds per call over the timed rounds; ``samples`` in round order."""
 
     min: float
     median: float
     max: float
     rounds: int
+    samples: tuple[float, ...] = ()
 
     def ms(self) -> str:
         return f"{self.min * 1e3:.2f} / {self.median * 1e3:.2f} / {self.max * 1e3:.2f}"
+
+
+def paired_ratio(numerator: Timing, denominator: Timing) -> float:
+    """The median over rounds of numerator ÷ denominator, each pair timed in the same round.
+
+    A ratio of medians compares the two candidates' typical times; when the machine's speed changes from
+    one round to the next (a shared VM's slow phases last seconds to minutes), the paired ratio compares
+    each candidate with the other as it ran within seconds of it, so a phase change moves both alike.
+    """
+    return statistics.median(a / b for a, b in zip(numerator.samples, denominator.samples, strict=True))
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,7 @@ def interleaved(candidates: list[Candidate], rounds: int, warmup: int = 2) -> di
             elapsed = time.perf_counter() - start
             if r >= warmup:
                 samples[c.name].append(elapsed)
-    return {name: Timing(min(s), statistics.median(s), max(s), len(s)) for name, s in samples.items()}
+    return {name: Timing(min(s), statistics.median(s), max(s), len(s), tuple(s)) for name, s in samples.items()}
 
 
 def once(call: Callable[[], object]) -> float:

@@ -1,4 +1,4 @@
-"""Without the optional extras (PyTorch, scikit-learn, matplotlib, rich, typer) the network, data, training and
+"""Without the optional extras (PyTorch, scikit-learn, matplotlib, rich, typer, numba) the network, data, training and
 estimator tests still collect and run: a test that needs an extra skips, every other one passes."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-OPTIONAL = ("torch", "sklearn", "matplotlib", "rich", "typer")
+OPTIONAL = ("torch", "sklearn", "matplotlib", "rich", "typer", "numba")
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 # A None entry in sys.modules makes `import name` (and `import name.sub`) raise ModuleNotFoundError.
@@ -37,3 +37,4 @@ def test_the_suite_runs_without_the_optional_packages() -> None:
     report = result.stdout[-4000:] + result.stderr[-2000:]
     assert result.returncode == 0, report
     assert "could not import 'torch'" in report and "could not import 'sklearn'" in report, report
+    assert "could not import 'numba'" in report, report  # the fused-kernel tests skipped: NumPy code ran

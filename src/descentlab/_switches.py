@@ -1,8 +1,12 @@
-"""Environment switches that more than one layer of descentlab reads (so this module sits below all of them)."""
+"""What more than one layer of descentlab asks of its environment: the portable switch and the optional
+compiled modules (so this module sits below all of them)."""
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
+from types import ModuleType
 
 
 def portable_forced() -> bool:
@@ -10,3 +14,13 @@ def portable_forced() -> bool:
     numba kernels (optimizer steps, races, the network's elementwise passes). Read at every call, so it can be
     set or cleared while a program runs."""
     return os.environ.get("DESCENTLAB_PORTABLE", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@functools.cache
+def compiled_module(name: str) -> ModuleType | None:
+    """The module of numba kernels ``name``, imported on first use (importing numba takes ~0.3 s, so it is not
+    done with descentlab), or ``None`` when numba is not installed. Tried once per process."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None

@@ -20,21 +20,13 @@ from types import ModuleType
 
 import numpy as np
 
-from descentlab._switches import portable_forced
+from descentlab._switches import compiled_module, portable_forced
 
 FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_module: list[ModuleType | None] = []  # [] before the first try; then [module] or [None] without numba
 
 
 def kernels(dtype: np.dtype) -> ModuleType | None:
     """The kernel module if the fused path applies to arrays of ``dtype``, else ``None`` (the NumPy code)."""
     if dtype not in FAST_DTYPES or portable_forced():
         return None
-    if not _module:
-        try:
-            from descentlab.nn import _kernels
-        except ImportError:
-            _module.append(None)
-        else:
-            _module.append(_kernels)
-    return _module[0]
+    return compiled_module("descentlab.nn._kernels")

@@ -45,6 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from descentlab._switches import compiled_module
 from descentlab._switches import portable_forced as _portable_forced
 
 CHUNK = 16384  # elements: 64 KiB per float32 array, so a chunk's temporaries stay in L2 cache
@@ -62,7 +63,6 @@ ALIGN = 64  # elements: parts start on cache-line (and vector) boundaries
 FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 _last = "none"
-_numba_state: list = []  # [] before the first try; then [kernels module] or [None] when numba is missing
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_lock = threading.Lock()
@@ -171,15 +171,8 @@ def fast_path_available() -> bool:
 
 
 def _kernels_module():
-    # numba is imported on the first large step, not with descentlab: importing it takes ~0.5 s.
-    if not _numba_state:
-        try:
-            from descentlab.optim import _kernels
-        except ImportError:
-            _numba_state.append(None)
-        else:
-            _numba_state.append(_kernels)
-    return _numba_state[0]
+    # numba is imported on the first large step, not with descentlab.
+    return compiled_module("descentlab.optim._kernels")
 
 
 def apply_rule(

@@ -6,6 +6,9 @@ cross-entropy agrees to rounding. Then whole networks on both paths, and the swi
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 
@@ -129,3 +132,15 @@ def test_a_layer_outside_a_network_runs_the_numpy_code():
     assert layer.fused is None
     x = np.array([[-1.0, 2.0]])
     assert layer.forward(x, training=True).tolist() == [[0.0, 2.0]]
+
+
+def test_a_network_that_ran_a_pass_still_copies_and_pickles(monkeypatch):
+    monkeypatch.delenv("DESCENTLAB_PORTABLE", raising=False)
+    X, y = dl.data.moons(n_samples=64, seed=0)
+    net = dl.nn.mlp([2, 8, 1], seed=0)
+    value = net.loss_and_grad(X, y)
+    assert net.layers[1].fused is _kernels
+    for twin in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+        assert twin.layers[1].fused is None  # set again by the twin's next pass
+        assert twin.loss_and_grad(X, y) == value
+        assert twin.layers[1].fused is _kernels

@@ -45,6 +45,11 @@ class Layer:
         #: The fused kernels for the current pass (:mod:`descentlab.nn._fused`), or None: the NumPy code.
         self.fused: ModuleType | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # ``fused`` holds a module, which neither pickle nor deepcopy can copy; the network sets it again on its
+        # next pass, so a copied layer starts without it.
+        return {**self.__dict__, "fused": None}
+
     # -- construction (called by Network) --------------------------------------------------------------
     def build(self, input_dim: int, dtype: np.dtype) -> int:
         """Fix the input width and dtype; return the output width."""

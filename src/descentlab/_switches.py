@@ -18,8 +18,8 @@ def portable_forced() -> bool:
 
 @functools.cache
 def compiled_module(name: str) -> ModuleType | None:
-    """The module of numba kernels ``name``, imported on first use (importing numba takes ~0.3 s, so it is not
-    done with descentlab), or ``None`` when numba is not installed. Tried once per process."""
+    """The module of numba kernels ``name``, imported on first use (importing numba takes 0.2–0.5 s, so it is
+    not done with descentlab), or ``None`` when numba is not installed. Tried once per process."""
     try:
         return importlib.import_module(name)
     except ImportError:

@@ -213,8 +213,8 @@ def _fast_eligible(theta: np.ndarray, states: Sequence[np.ndarray | None]) -> bo
 
 
 # (rule, used state slots, dtype) → (kernel, flush threshold): the per-step lookup, kept out of the step's
-# fixed cost (about 18 µs before this cache and the direct check call below, 9 µs after; measured on Adam
-# at 4096 elements, where the kernel itself takes 2 µs).
+# fixed cost (a whole opt.step took 18.7 µs before this cache and the direct check call below, 13.5 µs after;
+# measured on Adam at 4096 elements, where the kernel itself takes 2 µs).
 _compiled: dict[tuple, tuple[Callable, np.generic]] = {}
 
 

@@ -60,6 +60,8 @@ PARALLEL_MIN_SIZE = 1 << 20
 CHECK_MIN_SIZE = 1 << 12
 CHECK_PARALLEL_MIN_SIZE = 1 << 22
 ALIGN = 64  # elements: parts start on cache-line (and vector) boundaries
+PARTS_PER_THREAD = 16  # a split call's parts per thread, while each keeps at least MIN_PART elements
+MIN_PART = 1 << 18  # elements: 1 MiB of float32 per array, so the per-part cost (~5 µs of Python) stays small
 FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 _last = "none"
@@ -135,13 +137,24 @@ class _SharedWork:
         return self.results
 
 
+def _part_count(n: int, threads: int) -> int:
+    """How many parts a split call cuts n elements into: 16 per thread while each keeps ≥ MIN_PART elements,
+    never fewer than 4 per thread. Many small parts let the threads that run at full speed take over the
+    share of one that starts late or runs slowly; the wait at the end is for one small part. Measured on
+    Adam at 10M float32 over 40 interleaved rounds, five runs: medians 7.1 / 7.7 / 7.6 / 7.4 / 7.4 ms with 4
+    parts per thread, 6.9 / 7.3 / 7.2 / 7.3 / 7.4 ms with 16 (torch fused 6.1–6.8 ms); the slowest round of
+    the last two runs 12.0 / 12.4 ms against 9.0 / 9.0 ms."""
+    if threads <= 1:
+        return 1
+    return max(4 * threads, min(PARTS_PER_THREAD * threads, n // MIN_PART))
+
+
 def _run_split(kernel: Callable, arrays: list[np.ndarray], scalars: tuple, threads: int | None = None) -> list:
-    """``kernel(*parts, *scalars)`` over contiguous parts of the arrays, on up to ``threads`` threads (the
-    caller's included); the results in part order. Parts are a quarter of a thread's share, so that the
-    threads that do run can take over the share of one that does not."""
+    """``kernel(*parts, *scalars)`` over contiguous parts of the arrays (:func:`_part_count`), on up to
+    ``threads`` threads (the caller's included); the results in part order."""
     global _pool, _pool_size
     threads = num_threads() if threads is None else threads
-    parts = _parts(arrays[0].size, 4 * threads if threads > 1 else 1)
+    parts = _parts(arrays[0].size, _part_count(arrays[0].size, threads))
     if len(parts) == 1:
         return [kernel(*arrays, *scalars)]
     helpers = threads - 1

@@ -1,5 +1,5 @@
-"""Without the optional extras (PyTorch, scikit-learn, matplotlib, rich, typer, numba) the network, data, training and
-estimator tests still collect and run: a test that needs an extra skips, every other one passes."""
+"""Without the optional extras (PyTorch, scikit-learn, matplotlib, rich, typer, numba) the network, data,
+training and estimator tests still collect and run: a test that needs an extra skips, every other one passes."""
 
 from __future__ import annotations
 

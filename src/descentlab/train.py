@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from descentlab.data.batching import batch_count, batches, check_batch_size
-from descentlab.nn._validation import as_array
+from descentlab.nn._validation import all_finite, as_array
 from descentlab.nn.layers import BatchNorm
 from descentlab.nn.losses import LOSSES, Loss, Targets
 from descentlab.nn.network import Network
@@ -216,20 +216,12 @@ def _check_features(name: str, X: Any, net: Network, owner: str, use: str = "tra
     if X.shape[0] == 0:
         raise ValueError(f"{owner}: {name} has no samples")
     X = np.ascontiguousarray(X, dtype=net.dtype)
-    if not _all_finite(X):
+    if not all_finite(X):
         raise ValueError(
             f"{owner}: {name} holds {int(np.isnan(X).sum())} NaN and {int(np.isinf(X).sum())} Inf entries "
             f"(as {net.dtype.name}); impute or drop them before {use}"
         )
     return X
-
-
-def _all_finite(array: np.ndarray) -> bool:
-    """One reduction pass (no boolean temporary); the exact test runs only when the sum is not finite."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if math.isfinite(float(np.add.reduce(array, axis=None))):
-            return True
-    return bool(np.isfinite(array).all())
 
 
 def _check_loss(loss: str | Loss, net: Network, owner: str) -> Loss:

@@ -1,5 +1,5 @@
-"""What more than one layer of descentlab asks of its environment: the portable switch and the optional
-compiled modules (so this module sits below all of them)."""
+"""What more than one layer of descentlab asks of its environment: the portable switch, the optional
+compiled modules and the dtypes they take (so this module sits below all of them)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,11 @@ import functools
 import importlib
 import os
 from types import ModuleType
+
+import numpy as np
+
+#: The dtypes the numba kernels (optimizer steps, the network's passes) are compiled for.
+FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def portable_forced() -> bool:

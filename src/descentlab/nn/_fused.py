@@ -20,9 +20,7 @@ from types import ModuleType
 
 import numpy as np
 
-from descentlab._switches import compiled_module, portable_forced
-
-FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+from descentlab._switches import FAST_DTYPES, compiled_module, portable_forced
 
 
 def kernels(dtype: np.dtype) -> ModuleType | None:

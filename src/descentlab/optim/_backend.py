@@ -45,7 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from descentlab._switches import compiled_module
+from descentlab._switches import FAST_DTYPES, compiled_module
 from descentlab._switches import portable_forced as _portable_forced
 
 CHUNK = 16384  # elements: 64 KiB per float32 array, so a chunk's temporaries stay in L2 cache
@@ -62,7 +62,6 @@ CHECK_PARALLEL_MIN_SIZE = 1 << 22
 ALIGN = 64  # elements: parts start on cache-line (and vector) boundaries
 PARTS_PER_THREAD = 16  # a split call's parts per thread, while each keeps at least MIN_PART elements
 MIN_PART = 1 << 18  # elements: 1 MiB of float32 per array, so the per-part cost (~5 µs of Python) stays small
-FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 _last = "none"
 _pool: ThreadPoolExecutor | None = None

@@ -53,8 +53,11 @@ CHUNK = 16384  # elements: 64 KiB per float32 array, so a chunk's temporaries st
 # 16.6 µs fast, 18.7 µs portable; Momentum 14.7 vs 13.0), so tiny arrays (interactive races) stay portable and
 # never pay numba's import and compile; from 512 elements on the kernel is clearly ahead (17.8 vs 23.5 µs).
 FAST_MIN_SIZE = 64
-# Below this one thread does the step: waking pool threads (tens of µs) costs more than they save.
-PARALLEL_MIN_SIZE = 1 << 20
+# Below this one thread does the step: waking pool threads (tens of µs) costs more than they save, and on
+# this 2-core VM a second thread gains little until the arrays outgrow the cache. Adam update, float32,
+# three runs of bench "Crossover": 1,048,576 elements 726–930 µs on one thread vs 831–922 µs split;
+# 2,097,152: 1218–1580 vs 1224–1549 (even); 4,194,304: 2968–4014 vs 2420–2934 (split ahead).
+PARALLEL_MIN_SIZE = 1 << 21
 # The non-finite check reads one array (a tenth of an Adam step's traffic): compiled from this size (below,
 # NumPy's reduction is as fast), split across threads only from the larger one.
 CHECK_MIN_SIZE = 1 << 12

@@ -21,7 +21,7 @@ import numpy as np
 import descentlab as dl
 from descentlab.optim import _backend, _kernels
 from descentlab.optim.adam import adam_rule
-from timing import Candidate, Timing, interleaved
+from timing import Candidate, Timing, interleaved, paired_ratio
 
 ROOT = Path(__file__).resolve().parents[1]
 LATE_STEP = 10_000
@@ -180,6 +180,41 @@ def goals_table(rows: list[dict]) -> str:
             f"| {row['rule']} | {_size(row['n'])} | {best or '—'} | {vs_torch} | {vs_torch_update} | "
             f"{dl_median / row['bound_step_s']:.2f} | {dl_median / row['bound_update_s']:.2f} |"
         )
+    return "\n".join(lines)
+
+
+def twin_benchmark(n: int, rounds: int) -> str:
+    """Two identical descentlab Adam steps (each its own arrays and optimizer), timed together with torch's
+    fused step: how far apart two candidates that should tie come out, the noise floor of the ratios here."""
+    rng = np.random.default_rng(0)
+    theta = rng.standard_normal(n).astype(np.float32)
+    grad = (1e-2 * rng.standard_normal(n)).astype(np.float32)
+    candidates = []
+    for twin in ("A", "B"):
+        opt, own_theta = RULES[0].make(), theta.copy()
+        opt.step(own_theta, grad)
+        candidates.append(Candidate(f"descentlab, twin {twin}", lambda o=opt, t=own_theta: o.step(t, grad)))
+    torch_steps, missing = _torch_variants(RULES[0], theta, grad)
+    candidates += [Candidate(name, step) for name, step, _ in torch_steps if name == "torch fused" and step]
+    t = interleaved(candidates, rounds)
+    a, b = t["descentlab, twin A"], t["descentlab, twin B"]
+    lines = [
+        f"Adam, {_size(n)} float32, {rounds} rounds",
+        "",
+        "| implementation | min / median / max ms |",
+        "|---|---|",
+        *(f"| {k} | {v.ms()} |" for k, v in t.items()),
+        "",
+        f"Twin B ÷ twin A: {b.median / a.median:.3f} (ratio of medians), {paired_ratio(b, a):.3f} (paired).",
+    ]
+    if "torch fused" in t:
+        fused = t["torch fused"]
+        lines.append(
+            f"torch fused ÷ twin A: {fused.median / a.median:.3f}; ÷ twin B: {fused.median / b.median:.3f} "
+            "(ratios of medians)."
+        )
+    else:
+        lines.append(f"torch fused: {missing or 'not available'}.")
     return "\n".join(lines)
 
 

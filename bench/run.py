@@ -27,6 +27,8 @@ import training
 SECTIONS_FULL = {
     "step_sizes": [1_000_000, 10_000_000, 50_000_000],
     "step_rounds": 15,
+    "twin_n": 10_000_000,
+    "twin_rounds": 100,
     "portable_up_to": 50_000_000,
     "crossover_sizes": [2, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1_048_576, 2_097_152, 4_194_304, 8_388_608],
     "rounds": 25,
@@ -42,6 +44,8 @@ SECTIONS_FULL = {
 SECTIONS_QUICK = {
     "step_sizes": [20_000, 300_000],
     "step_rounds": 3,
+    "twin_n": 300_000,
+    "twin_rounds": 3,
     "portable_up_to": 300_000,
     "crossover_sizes": [2, 1024, 262144],
     "rounds": 3,
@@ -134,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         "float32, one flat array; min / median / max over interleaved rounds. GB/s counts the bytes each "
         "implementation must move (torch: the update only; it does not check for NaN/Inf).\n\n"
         + optimizer_step.step_table(rows),
+    )
+    section(
+        "Noise floor: two identical steps",
+        "Two descentlab Adam steps that run the same code on equal arrays, timed in the same shuffled rounds "
+        "as torch's fused step. Any gap between the twins is the machine, not the code: read the ratios "
+        "above with it in mind.\n\n" + fresh(optimizer_step.twin_benchmark, cfg["twin_n"], cfg["twin_rounds"]),
     )
     section(
         "Compile time and the on-disk kernel cache",

@@ -20,6 +20,7 @@ SECTIONS = (
     "Hardware bounds (measured in this run)",
     "Optimizer step: goals",
     "Optimizer step: every implementation",
+    "Noise floor: two identical steps",
     "Compile time and the on-disk kernel cache",
     "Crossover: which path for which size (Adam, float32, update only)",
     "Thread pools meeting: GEMMs then a step",

@@ -476,6 +476,8 @@ def test_command_line_compare_report_and_exports(tmp_path):
     assert (tmp_path / "c.curves.csv").read_text().startswith("run_key,point,step,seconds,train_loss")
     missing = runner.invoke(app, ["report", str(tmp_path / "none.sqlite")])
     assert missing.exit_code == 2 and "descentlab compare" in missing.output
+    bracketed = runner.invoke(app, ["report", "none[v1].sqlite"])  # a path, not rich markup
+    assert bracketed.exit_code == 2 and "no result store at none[v1].sqlite" in bracketed.output
     bad = runner.invoke(app, ["compare", str(spec), "--executor", "slurm", "--db", str(db)])
     assert bad.exit_code == 2 and "unknown executor 'slurm'" in bad.output
 

@@ -23,6 +23,13 @@ from descentlab.experiments.store import Store, export_format
 _console = Console(stderr=True)
 
 
+def _error(message: str) -> typer.Exit:
+    """Print ``error: message`` on stderr, the message as written (brackets in a path are not rich markup);
+    return the usage-error exit (status 2) for the caller to raise."""
+    _console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    return typer.Exit(2)
+
+
 def compare(
     spec: Annotated[Path, typer.Argument(help="The sweep spec (TOML), e.g. specs/course.toml.")],
     executor: Annotated[str, typer.Option(help=f"Where runs execute: {' or '.join(EXECUTORS)}.")] = "local",
@@ -39,15 +46,13 @@ def compare(
     try:
         sweep = load_spec(spec)
     except SpecError as exc:
-        _console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(2) from exc
+        raise _error(str(exc)) from exc
     for warning in sweep.warnings:
         _console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
     try:
         runner = make_executor(executor, jobs=jobs, address=address)
     except (ValueError, ImportError) as exc:
-        _console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(2) from exc
+        raise _error(str(exc)) from exc
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -97,8 +102,7 @@ def report(
     from descentlab.experiments.report import write_report
 
     if not db.exists():
-        _console.print(f"[bold red]error:[/] no result store at {db}; run `descentlab compare SPEC.toml` first")
-        raise typer.Exit(2)
+        raise _error(f"no result store at {db}; run `descentlab compare SPEC.toml` first")
     with Store(db) as store:
         try:
             for target in export or []:
@@ -110,8 +114,7 @@ def report(
                 store.export(target, table=table, sweep=name)
                 _console.print(f"exported {table} to {target}", highlight=False)
         except (ValueError, ImportError) as exc:
-            _console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-            raise typer.Exit(2) from exc
+            raise _error(str(exc)) from exc
 
 
 def register(app: typer.Typer) -> None:

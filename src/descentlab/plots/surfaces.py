@@ -28,6 +28,7 @@ from descentlab.studies import (
 )
 
 _CONTOUR_CMAP = "Greys_r"
+_LABEL_BOX = {"facecolor": "white", "alpha": 0.8, "edgecolor": "none"}  # keeps a label legible over lines
 
 
 def contour(
@@ -112,7 +113,7 @@ def race_study(study: RaceStudy) -> Figure:
                     va="top",
                     fontsize=8,
                     color=palette[name],
-                    bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+                    bbox=_LABEL_BOX,
                 )
     return fig
 
@@ -204,7 +205,7 @@ def local_minima(study: LocalMinimaStudy) -> Figure:
             xytext=(8, 8),
             textcoords="offset points",
             fontsize=9,
-            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+            bbox=_LABEL_BOX,
         )
     basins.set_title(f"{grid.name}: each start (●) coloured by the minimum (★) GD reached", fontsize=10)
 
@@ -299,7 +300,7 @@ def _mark_exit(ax: Axes, grid: SurfaceGrid, points: np.ndarray, tint: str) -> No
         va="top",
         fontsize=8,
         color=tint,
-        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+        bbox=_LABEL_BOX,
         zorder=9,
     )
 
@@ -376,7 +377,7 @@ def _mark_divergence(ax: Axes, text: str, t: float, value: float, right_half: bo
         va="top",
         fontsize=8,
         color="#b71c1c",
-        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+        bbox=_LABEL_BOX,
     )
 
 
@@ -443,7 +444,7 @@ def animate(
         transform=left.transAxes,
         va="top",
         fontsize=10,
-        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+        bbox=_LABEL_BOX,
     )
     moving.append(stamp)
     fig.suptitle(f"Race on {grid.name}")

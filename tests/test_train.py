@@ -376,8 +376,6 @@ def test_bad_options_are_named(moons):
         fit(small_net(), X, y, clip_norm=-1)
     with pytest.raises(ValueError, match="need 0 < lr_min < lr_max"):
         lr_find(small_net(), X, y, lr_min=1.0, lr_max=0.1)
-    with pytest.raises(ValueError, match="drop_last=True with batch_size=300 > n=200 leaves no batch"):
-        fit(small_net(), X, y, batch_size=300, drop_last=True)
     with pytest.raises(TypeError, match="pass a single function as callbacks=\\[f\\]"):
         fit(small_net(), X, y, callbacks=lambda history, net: None)
 
@@ -433,3 +431,18 @@ def test_batch_norm_trains_when_the_last_batch_of_one_is_dropped(moons):
     X, y = moons[0][:100], moons[1][:100]
     history = fit(small_net(batch_norm=True), X, y, epochs=2, batch_size=33, drop_last=True)
     assert history.config["steps_per_epoch"] == 3 and not history.diverged
+
+
+def test_a_batch_size_above_n_is_capped_at_n_with_or_without_drop_last(moons):
+    """fit follows data.batches: batch_size > n is one full batch of n, which drop_last keeps."""
+    X, y = moons[0][:200], moons[1][:200]
+    runs = {}
+    for batch_size, drop_last in [(300, True), (300, False), (200, True)]:
+        net = small_net()
+        history = fit(net, X, y, epochs=3, batch_size=batch_size, drop_last=drop_last, progress=False)
+        assert history.config["steps_per_epoch"] == 1
+        runs[batch_size, drop_last] = (net.params, history.train_loss)
+    reference_params, reference_loss = runs[200, True]
+    assert reference_loss[-1] < reference_loss[0]
+    for params, train_loss in runs.values():
+        assert np.array_equal(params, reference_params) and train_loss == reference_loss

@@ -293,12 +293,7 @@ def _check_l2(l2: Any, owner: str) -> float:
 
 
 def _check_batches(net: Network, n: int, batch_size: int | None, drop_last: bool, owner: str) -> None:
-    """Refuse, before the first step, batch sizes that leave nothing to train on or a batch norm batch of 1."""
-    if batch_size is not None and drop_last and batch_size > n:
-        raise ValueError(
-            f"{owner}: drop_last=True with batch_size={batch_size} > n={n} leaves no batch; "
-            f"use batch_size ≤ {n} or drop_last=False"
-        )
+    """Refuse, before the first step, batch sizes that would give a batch normalization batch of 1 sample."""
     if not any(isinstance(layer, BatchNorm) for layer in net.layers):
         return
     k = check_batch_size(batch_size, n, owner=owner)

@@ -12,6 +12,8 @@ Gradient descent, stochastic gradient descent and mini-batch gradient descent ar
 Each epoch the indices 0…n−1 are shuffled (``shuffle=True``) and cut into consecutive batches of
 ``batch_size``. When k does not divide n the last batch is smaller (n mod k samples): it is kept by default
 so every sample is seen once per epoch; ``drop_last=True`` drops it so every step averages exactly k samples.
+A ``batch_size`` above n is capped at n (as scikit-learn's ``MLPClassifier`` does): one batch of all n samples,
+which ``drop_last`` keeps, since it is full.
 """
 
 from __future__ import annotations

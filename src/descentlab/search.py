@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from descentlab import optim
+from descentlab._numbers import is_integer, is_real
 from descentlab.surfaces import Bounds, RaceResult, Surface, race
 from descentlab.surfaces import get as get_surface
 
@@ -436,7 +437,7 @@ def _generator(seed: SeedLike, owner: str) -> np.random.Generator:
 def _seed_sequence(seed: SeedLike, owner: str) -> np.random.SeedSequence:
     if isinstance(seed, np.random.Generator):
         return np.random.SeedSequence(int(seed.integers(0, 2**63)))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+    if not is_integer(seed):
         raise TypeError(f"{owner}: seed={seed!r} must be an integer ≥ 0 or a np.random.Generator")
     if seed < 0:
         raise ValueError(f"{owner}: seed={seed!r} must be ≥ 0")
@@ -444,13 +445,13 @@ def _seed_sequence(seed: SeedLike, owner: str) -> np.random.SeedSequence:
 
 
 def _positive_int(owner: str, name: str, value: Any, hint: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_integer(value) or value < 1:
         raise ValueError(f"{owner}: {name}={value!r} must be an integer ≥ 1 ({hint})")
     return int(value)
 
 
 def _positive_float(owner: str, name: str, value: Any, hint: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not is_real(value):
         raise TypeError(f"{owner}: {name}={value!r} must be a number ({hint})")
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{owner}: {name}={value!r} must be a finite number > 0 ({hint})")

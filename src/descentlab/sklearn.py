@@ -26,6 +26,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from descentlab import nn
+from descentlab._numbers import is_integer
 from descentlab.data.preprocessing import train_val_split
 from descentlab.optim import Optimizer, make_optimizer
 from descentlab.optim.schedules import Schedule, from_config
@@ -36,7 +37,7 @@ def _seed_from(random_state: Any) -> int:
     """An integer seed: the int itself, one drawn from a RandomState/Generator, or fresh entropy for None."""
     if random_state is None:
         return int(np.random.SeedSequence().entropy % (2**63))
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+    if is_integer(random_state):
         if random_state < 0:
             raise ValueError(f"random_state={random_state!r} must be ≥ 0")
         return int(random_state)
@@ -94,7 +95,7 @@ class _DescentEstimator(BaseEstimator):
 
     def _hidden_sizes(self) -> list[int]:
         sizes = self.hidden_layer_sizes
-        if isinstance(sizes, (int, np.integer)) and not isinstance(sizes, bool):
+        if is_integer(sizes):
             sizes = (sizes,)
         try:
             return [int(size) for size in sizes]

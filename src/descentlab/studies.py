@@ -14,6 +14,7 @@ from functools import cached_property
 import numpy as np
 
 from descentlab import optim
+from descentlab._numbers import is_integer
 from descentlab.optim import schedules as sch
 
 # ---------------------------------------------------------------------------------------------------
@@ -505,7 +506,7 @@ def _racers(optimizers, lr: float | None) -> dict[str, optim.Optimizer]:
 
 
 def _positive_int(owner: str, name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_integer(value) or value < 1:
         raise ValueError(f"{owner}: {name}={value!r} must be an integer ≥ 1")
     return int(value)
 

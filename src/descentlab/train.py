@@ -32,7 +32,6 @@ import csv
 import io
 import json
 import math
-import numbers
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -42,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from descentlab._numbers import is_integer, is_real
 from descentlab.data.batching import batch_count, batches, check_batch_size
 from descentlab.nn._validation import all_finite, as_array
 from descentlab.nn.layers import BatchNorm
@@ -78,9 +78,9 @@ class EarlyStopping:
     monitor: str = "val_loss"
 
     def __post_init__(self) -> None:
-        if isinstance(self.patience, bool) or not isinstance(self.patience, (int, np.integer)) or self.patience < 1:
+        if not is_integer(self.patience) or self.patience < 1:
             raise ValueError(f"EarlyStopping: patience={self.patience!r} must be an integer ≥ 1 (epochs to wait)")
-        if not (_is_real(self.min_delta) and math.isfinite(self.min_delta) and self.min_delta >= 0):
+        if not (is_real(self.min_delta) and math.isfinite(self.min_delta) and self.min_delta >= 0):
             raise ValueError(f"EarlyStopping: min_delta={self.min_delta!r} must be a finite number ≥ 0")
         if self.monitor not in MONITORS:
             raise ValueError(f"EarlyStopping: monitor={self.monitor!r} is not one of {', '.join(map(repr, MONITORS))}")
@@ -196,11 +196,6 @@ def _json_ready(value: Any) -> Any:
 
 
 # -- checks at the door ---------------------------------------------------------------------------------------
-def _is_real(value: Any) -> bool:
-    """A real number of Python or NumPy (``np.float32(0.1)`` included), booleans excluded."""
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
 def _check_features(name: str, X: Any, net: Network, owner: str, use: str = "training") -> np.ndarray:
     """X as a C-contiguous array of the network's dtype, with the network's width and finite entries."""
     X = as_array(name, X, owner=owner, expected=f"a 2-D array of numbers (n_samples, {net.input_dim})")
@@ -275,7 +270,7 @@ def _check_optimizer(optimizer: str | Optimizer, owner: str) -> Optimizer:
 
 def _check_positive(name: str, value: Any, owner: str, meaning: str) -> float:
     """A finite real number > 0; ``meaning`` (what the parameter does) completes the error message."""
-    if not _is_real(value):
+    if not is_real(value):
         raise TypeError(f"{owner}: {name} must be a real number ({meaning}), got {value!r}")
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{owner}: {name}={value!r} must be a finite number > 0 ({meaning})")
@@ -287,7 +282,7 @@ def _check_clip(name: str, value: Any, owner: str) -> float | None:
 
 
 def _check_l2(l2: Any, owner: str) -> float:
-    if not (_is_real(l2) and math.isfinite(l2) and l2 >= 0):
+    if not (is_real(l2) and math.isfinite(l2) and l2 >= 0):
         raise ValueError(f"{owner}: l2={l2!r} must be a finite number ≥ 0 (λ of the penalty (λ/2)Σ‖W‖²; 0 for none)")
     return float(l2)
 
@@ -325,7 +320,7 @@ def _check_callbacks(callbacks: Any, owner: str) -> list[Callback]:
 
 
 def _check_int(name: str, value: Any, low: int, owner: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+    if not is_integer(value) or value < low:
         raise ValueError(f"{owner}: {name}={value!r} must be an integer ≥ {low}")
     return int(value)
 
@@ -335,7 +330,7 @@ def _early_stopping(early_stopping: Any, has_validation: bool, owner: str) -> Ea
         return None
     if isinstance(early_stopping, EarlyStopping):
         rule = early_stopping
-    elif isinstance(early_stopping, (int, np.integer)) and not isinstance(early_stopping, bool):
+    elif is_integer(early_stopping):
         rule = EarlyStopping(patience=int(early_stopping))
     else:
         raise TypeError(
@@ -883,7 +878,7 @@ def lr_find(
         raise ValueError(f"{owner}: need 0 < lr_min < lr_max, got lr_min={lr_min!r}, lr_max={lr_max!r}")
     steps = _check_int("steps", steps, 2, owner)
     seed = _check_int("seed", seed, 0, owner)
-    if not (_is_real(beta) and 0 <= beta < 1):
+    if not (is_real(beta) and 0 <= beta < 1):
         raise ValueError(f"{owner}: beta={beta!r} must lie in [0, 1) (the smoothing of the loss curve, e.g. 0.98)")
     diverge_factor_f = _check_positive(
         "diverge_factor", diverge_factor, owner, "the test stops at a smoothed loss over that many times its minimum"

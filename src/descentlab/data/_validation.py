@@ -6,19 +6,21 @@ import math
 
 import numpy as np
 
+from descentlab._numbers import is_integer, is_real
+
 Seed = int | np.random.Generator
 
 
 def check_count(name: str, value: object, *, owner: str, minimum: int = 1) -> int:
     """An integer ≥ ``minimum`` (booleans refused)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if not is_integer(value) or value < minimum:
         raise ValueError(f"{owner}: {name}={value!r} must be an integer ≥ {minimum}")
     return int(value)
 
 
 def check_real(name: str, value: object, *, owner: str, low: float = 0.0, high: float = math.inf) -> float:
     """A finite real number in [low, high]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not is_real(value):
         raise TypeError(f"{owner}: {name} must be a real number, got {value!r} of type {type(value).__name__}")
     value = float(value)
     if not (math.isfinite(value) and low <= value <= high):
@@ -30,7 +32,7 @@ def rng_from(seed: Seed, *, owner: str) -> np.random.Generator:
     """A generator from an integer seed ≥ 0 (same seed, same data) or the given generator itself."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not is_integer(seed) or seed < 0:
         raise TypeError(f"{owner}: seed={seed!r} must be an integer ≥ 0 or a numpy.random.Generator")
     return np.random.default_rng(int(seed))
 

@@ -22,6 +22,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import Any, Protocol
 
+from descentlab._numbers import is_integer
+
 Task = dict[str, Any]
 Result = dict[str, Any]
 EXECUTORS = ("local", "ray")
@@ -53,9 +55,9 @@ class LocalExecutor:
     def __init__(self, jobs: int | None = None) -> None:
         if jobs is None:
             jobs = os.cpu_count() or 1
-        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        if not is_integer(jobs) or jobs < 1:
             raise ValueError(f"LocalExecutor: jobs={jobs!r} must be a positive integer (or None for all cores)")
-        self.jobs = jobs
+        self.jobs = int(jobs)
         self._pool: ProcessPoolExecutor | None = None
 
     def map_unordered(self, fn: Callable[[Task], Result], tasks: Sequence[Task]) -> Iterator[Result]:

@@ -66,6 +66,7 @@ from typing import Any
 
 import numpy as np
 
+from descentlab._numbers import is_integer, is_real
 from descentlab.optim import OPTIMIZERS
 
 #: Summary metrics a run can keep, and whether larger is better.
@@ -364,7 +365,7 @@ class _Checker:
             raise self.fail(["name"], f"the sweep name must be letters, digits, '_', '-' or '.', got {name!r}")
         seeds = self.seeds(data.get("seeds", [0]))
         search_seed = data.get("search_seed", 0)
-        if isinstance(search_seed, bool) or not isinstance(search_seed, int) or search_seed < 0:
+        if not is_integer(search_seed) or search_seed < 0:
             raise self.fail(["search_seed"], f"must be an integer ≥ 0, got {search_seed!r}")
         metrics = data.get("metrics", list(METRICS))
         if not isinstance(metrics, list) or not metrics:
@@ -412,14 +413,14 @@ class _Checker:
                 )
 
     def seeds(self, value: Any) -> tuple[int, ...]:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if is_integer(value):
             if value < 1:
                 raise self.fail(["seeds"], f"a seed count must be ≥ 1, got {value}")
             return tuple(range(value))
         if not isinstance(value, list) or not value:
             raise self.fail(["seeds"], f"must be a count (seeds = 3) or a list of integers, got {value!r}")
         for seed in value:
-            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            if not is_integer(seed) or seed < 0:
                 raise self.fail(["seeds"], f"seeds must be integers ≥ 0, got {seed!r}")
         if len(set(value)) != len(value):
             raise self.fail(["seeds"], f"seeds repeat: {value}; a repeated seed would duplicate runs")
@@ -479,11 +480,7 @@ class _Checker:
         start = table.get("start")
         if start is None:
             start = [float(v) for v in np.asarray(surface.start, dtype=float).ravel()]
-        elif (
-            not isinstance(start, list)
-            or len(start) != 2
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in start)
-        ):
+        elif not isinstance(start, list) or len(start) != 2 or not all(is_real(v) and math.isfinite(v) for v in start):
             raise self.fail([*path, "start"], f"must be two finite numbers [x, y], got {start!r}")
         record_every = self.positive_int(table, "record_every", path, default=max(1, steps // 200))
         return {
@@ -509,21 +506,17 @@ class _Checker:
             except (ImportError, OSError, ValueError) as exc:
                 raise self.fail([*path, "dataset"], f"cannot load {name!r}: {_reason(exc)}") from exc
         hidden = table.get("hidden", [32])
-        if not isinstance(hidden, list) or not all(
-            isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden
-        ):
+        if not isinstance(hidden, list) or not all(is_integer(h) and h > 0 for h in hidden):
             raise self.fail(
                 [*path, "hidden"], f"must be a list of positive layer widths, e.g. [32, 16]; got {hidden!r}"
             )
         batch_size = table.get("batch_size", 32)
-        if batch_size is not False and (
-            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-        ):
+        if batch_size is not False and (not is_integer(batch_size) or batch_size < 1):
             raise self.fail(
                 [*path, "batch_size"], f"must be a positive integer (or false for full batch), got {batch_size!r}"
             )
         val_fraction = table.get("val_fraction", 0.2)
-        if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
+        if not is_real(val_fraction) or not 0 < val_fraction < 1:
             raise self.fail([*path, "val_fraction"], f"must lie in (0, 1), got {val_fraction!r}; try 0.2")
         activation = table.get("activation", "relu")
         if activation not in nn.ACTIVATIONS:
@@ -541,7 +534,7 @@ class _Checker:
         if not isinstance(standardize, bool):
             raise self.fail([*path, "standardize"], f"must be true or false, got {standardize!r}")
         split_seed = table.get("split_seed", 0)
-        if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
+        if not is_integer(split_seed) or split_seed < 0:
             raise self.fail([*path, "split_seed"], f"must be an integer ≥ 0, got {split_seed!r}")
         if data.DATASETS[name].task == "regression":
             targets, why = ("loss",), f" ({name!r} is a regression data set: it has no accuracy)"
@@ -564,13 +557,13 @@ class _Checker:
         value = table.get(key, default)
         if value is None:
             raise self.fail([*path, key] if key in table else path, f"{key} is required (a positive integer)")
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_integer(value) or value < 1:
             raise self.fail([*path, key], f"must be a positive integer, got {value!r}")
         return value
 
     def nonneg_float(self, table: dict[str, Any], key: str, path: list[str]) -> float:
         value = table.get(key, 0.0)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        if not is_real(value) or not 0 <= value < math.inf:
             raise self.fail([*path, key], f"must be a finite number ≥ 0, got {value!r}")
         return float(value)
 
@@ -588,7 +581,7 @@ class _Checker:
             raise self.fail(
                 [*path, "target", metric], f"targets here are on {' or '.join(allowed)}, not {metric!r}{why}"
             )
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not is_real(value) or not math.isfinite(value):
             raise self.fail([*path, "target", metric], f"must be a finite number, got {value!r}")
         if metric == "val_acc" and not 0 < value <= 1:
             raise self.fail([*path, "target", metric], f"an accuracy target lies in (0, 1], got {value}")
@@ -633,7 +626,7 @@ class _Checker:
         if search == "grid":
             size = math.prod(len(d.grid()) for d in space_t)
             trials = table.get("trials", size)
-            if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+            if not is_integer(trials) or trials < 1:
                 raise self.fail([*path, "trials"], f"must be a positive integer, got {trials!r}")
             if trials != size:
                 raise self.fail(
@@ -645,7 +638,7 @@ class _Checker:
             if "trials" not in table:
                 raise self.fail(path, "a random search needs a budget: trials = N")
             trials = table["trials"]
-            if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+            if not is_integer(trials) or trials < 1:
                 raise self.fail([*path, "trials"], f"must be a positive integer, got {trials!r}")
         spec = OptimizerSpec(label=label, type=kind, search=search, trials=trials, space=space_t)
         # Constructing the optimizer runs its own checks (beta1 < 1, eps > 0 …) now, before any run starts,
@@ -677,11 +670,7 @@ class _Checker:
             )
         kind = kinds[0]
         bounds = value[kind]
-        if (
-            not isinstance(bounds, list)
-            or len(bounds) != 2
-            or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b) for b in bounds)
-        ):
+        if not isinstance(bounds, list) or len(bounds) != 2 or not all(is_real(b) and math.isfinite(b) for b in bounds):
             raise self.fail([*path, kind], f"must be two finite numbers [low, high], got {bounds!r}")
         low, high = float(bounds[0]), float(bounds[1])
         if kind == "log_uniform" and (low <= 0 or high <= 0):
@@ -691,7 +680,7 @@ class _Checker:
         if low >= high:
             raise self.fail([*path, kind], f"low must be below high, got {bounds}")
         points = value.get("points")
-        if points is not None and (isinstance(points, bool) or not isinstance(points, int) or points < 2):
+        if points is not None and (not is_integer(points) or points < 2):
             raise self.fail([*path, "points"], f"must be an integer ≥ 2, got {points!r}")
         if search == "random" and points is not None:
             raise self.fail([*path, "points"], "points = n makes a grid; a random search draws from the range itself")

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from descentlab._numbers import is_integer, is_real
+
 FLOAT_DTYPES = ("float32", "float64")
 
 
@@ -30,14 +32,14 @@ def check_dtype(dtype: object, *, owner: str) -> np.dtype:
 
 
 def check_positive_int(name: str, value: object, *, owner: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_integer(value) or value < 1:
         raise ValueError(f"{owner}: {name}={value!r} must be an integer ≥ 1")
     return int(value)
 
 
 def check_real(name: str, value: object, *, owner: str) -> float:
     """A real number of Python or NumPy (booleans refused), as a float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not is_real(value):
         raise TypeError(f"{owner}: {name} must be a real number, got {value!r} of type {type(value).__name__}")
     return float(value)
 

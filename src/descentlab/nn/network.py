@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from descentlab._numbers import is_integer
 from descentlab.nn._fused import kernels
 from descentlab.nn._validation import (
     check_choice,
@@ -68,7 +69,7 @@ def _generators(seed: int | np.random.Generator, owner: str) -> tuple[np.random.
     if isinstance(seed, np.random.Generator):
         init_rng, own_rng = seed.spawn(2)
         return init_rng, own_rng
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not is_integer(seed) or seed < 0:
         raise TypeError(f"{owner}: seed={seed!r} must be an integer ≥ 0 or a numpy.random.Generator")
     init_seq, own_seq = np.random.SeedSequence(int(seed)).spawn(2)
     return np.random.default_rng(init_seq), np.random.default_rng(own_seq)

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from descentlab._numbers import is_integer
 from descentlab.optim._backend import all_finite, apply_rule
 from descentlab.optim._validation import check_choice, check_float_array, check_range
 
@@ -210,7 +211,7 @@ class Optimizer:
         fresh = type(self)(**state_dict["hyperparameters"])  # validates every hyperparameter
         arrays = {k: np.array(v, copy=True, order="C") for k, v in state_dict["arrays"].items()}
         step = state_dict["step"]
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+        if not is_integer(step) or step < 0:
             raise ValueError(f"{name}: step={step!r} must be an integer ≥ 0")
         expected = set(fresh._active_states()) if arrays or step else set()
         if set(arrays) != expected:

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from descentlab._numbers import is_real
+
 
 def check_range(
     name: str,
@@ -25,7 +27,7 @@ def check_range(
     e.g. ``Adam: beta1=1.0 is outside [0, 1); a typical value is 0.9``.
     """
     where = f"{owner}: " if owner else ""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not is_real(value):
         raise TypeError(f"{where}{name} must be a real number, got {value!r} of type {type(value).__name__}")
     value = float(value)
     if not math.isfinite(value):

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from descentlab._numbers import is_integer
 from descentlab.optim._base import Optimizer
 from descentlab.optim._validation import check_range
 from descentlab.optim.sgd import _check_beta, _check_weight_decay
@@ -155,9 +156,9 @@ class AdaDelta(Optimizer):
         self.rho = check_range("rho", rho, 0.0, 1.0, owner="AdaDelta", hint="a typical value is 0.9 or 0.95")
         self.eps = _check_eps("AdaDelta", eps)
         self.weight_decay = _check_weight_decay("AdaDelta", weight_decay)
-        if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 1):
+        if window is not None and (not is_integer(window) or window < 1):
             raise ValueError(f"AdaDelta: window={window!r} must be None or an integer ≥ 1 (e.g. 10)")
-        self.window = window
+        self.window = None if window is None else int(window)
 
     @property
     def state_names(self):  # type: ignore[override]

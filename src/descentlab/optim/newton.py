@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from descentlab._numbers import is_integer
 from descentlab.optim._base import Optimizer
 from descentlab.optim._validation import check_range
 
@@ -47,9 +48,9 @@ class Newton(Optimizer):
         if min_curvature is not None:
             min_curvature = check_range("min_curvature", min_curvature, 0.0, math.inf, low_open=True, owner="Newton")
         self.min_curvature = min_curvature
-        if isinstance(cg_iters, bool) or not isinstance(cg_iters, int) or cg_iters < 1:
+        if not is_integer(cg_iters) or cg_iters < 1:
             raise ValueError(f"Newton: cg_iters={cg_iters!r} must be an integer ≥ 1")
-        self.cg_iters = cg_iters
+        self.cg_iters = int(cg_iters)
         self.cg_tol = check_range("cg_tol", cg_tol, 0.0, 1.0, low_open=True, owner="Newton")
 
     def step(

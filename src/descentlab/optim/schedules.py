@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from descentlab._numbers import is_integer, is_real
 from descentlab.optim._validation import check_choice, check_range
 
 
@@ -21,13 +22,13 @@ def _check_lr(owner: str, name: str, value: float) -> float:
 
 
 def _check_count(owner: str, name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_integer(value) or value < 1:
         raise ValueError(f"{owner}: {name}={value!r} must be an integer ≥ 1")
     return int(value)
 
 
 def _check_step(owner: str, t: int | float) -> float:
-    if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)) or not 0 <= t < math.inf:
+    if not is_real(t) or not 0 <= t < math.inf:
         raise ValueError(f"{owner}: the step t={t!r} must be a finite number ≥ 0")
     return float(t)
 
@@ -207,15 +208,15 @@ class ReduceOnPlateau(Schedule):
     ) -> None:
         self.inner = inner if isinstance(inner, Schedule) else Constant(inner)
         self.factor = check_range("factor", factor, 0.0, 1.0, low_open=True, high_open=True, owner="ReduceOnPlateau")
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+        if not is_integer(patience) or patience < 0:
             raise ValueError(f"ReduceOnPlateau: patience={patience!r} must be an integer ≥ 0")
-        self.patience = patience
+        self.patience = int(patience)
         self.min_lr = _check_lr("ReduceOnPlateau", "min_lr", min_lr)
         self.threshold = check_range("threshold", threshold, 0.0, 1.0, owner="ReduceOnPlateau")
         self.mode = check_choice("mode", mode, ("min", "max"), owner="ReduceOnPlateau")
-        if isinstance(cooldown, bool) or not isinstance(cooldown, int) or cooldown < 0:
+        if not is_integer(cooldown) or cooldown < 0:
             raise ValueError(f"ReduceOnPlateau: cooldown={cooldown!r} must be an integer ≥ 0")
-        self.cooldown = cooldown
+        self.cooldown = int(cooldown)
         self.scale = 1.0
         self.best = math.inf if mode == "min" else -math.inf
         self.bad_observations = 0

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from descentlab._numbers import is_integer
 from descentlab.optim._base import Optimizer
 
 
@@ -64,8 +65,9 @@ def trace(
     ``lambda th: {"hessian": surface.hessian(th)}``; the arrays among them are recorded too.
     The optimizer passed in is not touched: a fresh copy with the same hyperparameters runs.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+    if not is_integer(steps) or steps < 1:
         raise ValueError(f"trace: steps={steps!r} must be an integer ≥ 1")
+    steps = int(steps)
     hyperparameters = optimizer.hyperparameters()
     runner = type(optimizer)(**hyperparameters)
     theta = np.array(theta0, dtype=float)

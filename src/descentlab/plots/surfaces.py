@@ -14,6 +14,7 @@ from matplotlib.colors import LogNorm, rgb_to_hsv, to_rgb
 from matplotlib.figure import Figure
 from PIL import Image
 
+from descentlab._numbers import is_integer
 from descentlab.plots.style import colour, colours, new_figure
 from descentlab.studies import (
     NOT_A_MINIMUM,
@@ -400,8 +401,9 @@ def animate(
     suffix = path.suffix.lower()
     if suffix not in (".gif", ".mp4"):
         raise ValueError(f"animate: {path.name!r} must end in .gif or .mp4")
-    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 2:
+    if not is_integer(frames) or frames < 2:
         raise ValueError(f"animate: frames={frames!r} must be an integer ≥ 2, e.g. 60")
+    frames = int(frames)
     if suffix == ".mp4" and not animation.writers.is_available("ffmpeg"):
         raise ValueError("animate: writing .mp4 needs ffmpeg on the PATH; install it or write a .gif instead")
     grid = grid if grid is not None else surface_grid(result.surface, n=160)

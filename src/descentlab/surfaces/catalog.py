@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from descentlab._numbers import is_real
 from descentlab.surfaces.surface import Surface
 
 TAU = 2.0 * math.pi
@@ -556,7 +557,7 @@ cliff = Surface(
 
 
 def _finite(owner: str, name: str, value: float, hint: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not is_real(value):
         raise TypeError(f"{owner}: {name}={value!r} must be a real number ({hint})")
     value = float(value)
     if not math.isfinite(value):

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from descentlab import optim
+from descentlab._numbers import is_integer, is_real
 from descentlab.surfaces.surface import Surface
 
 
@@ -222,7 +223,7 @@ def race(
         raise TypeError(f"race: surface must be a Surface or a surface name, got {type(surface).__name__}")
     runners = _fresh_optimizers(optimizers)
     points = _starts(surface, start, starts)
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+    if not is_integer(steps) or steps < 1:
         raise ValueError(f"race: steps={steps!r} must be an integer ≥ 1, e.g. 500")
     steps = int(steps)
     if clip_norm is not None:
@@ -437,7 +438,7 @@ def _starts(surface: Surface, start, starts) -> np.ndarray:
 
 
 def _positive(name: str, value: float, hint: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not is_real(value):
         raise TypeError(f"race: {name}={value!r} must be a number ({hint})")
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"race: {name}={value!r} must be a finite number > 0 ({hint})")

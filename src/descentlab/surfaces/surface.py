@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from descentlab._numbers import is_integer
+
 Bounds = tuple[tuple[float, float], tuple[float, float]]
 
 
@@ -135,7 +137,7 @@ def grid(surface: Surface, n: int = 200, bounds: Bounds | None = None) -> tuple[
     """
     if not isinstance(surface, Surface):
         raise TypeError(f"grid: expected a Surface (e.g. descentlab.surfaces.rosenbrock), got {type(surface).__name__}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+    if not is_integer(n) or n < 2:
         raise ValueError(f"grid: n={n!r} must be an integer ≥ 2, e.g. 200")
     (x0, x1), (y0, y1) = surface.bounds if bounds is None else bounds
     X, Y = np.meshgrid(np.linspace(x0, x1, int(n)), np.linspace(y0, y1, int(n)), indexing="xy")

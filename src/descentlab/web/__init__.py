@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from descentlab._numbers import is_integer
+
 if TYPE_CHECKING:
     import typer
 
@@ -32,8 +34,9 @@ def serve(host: str = "127.0.0.1", port: int = 8050) -> None:
 
     Any other ``host`` makes the playground reachable from other machines; a warning says so.
     """
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+    if not is_integer(port) or not 0 <= port <= 65535:
         raise ValueError(f"serve: port={port!r} must be an integer in [0, 65535], e.g. 8050")
+    port = int(port)
     try:
         import uvicorn
     except ImportError as error:

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StrictFloat, field_validator, model_validator
 
+from descentlab._numbers import is_real
 from descentlab.data import batch_count
 from descentlab.optim import OPTIMIZERS
 
@@ -143,7 +144,7 @@ class OptimizerSpec(_Strict):
             elif isinstance(allowed[name], str):  # a choice (Momentum's form); the library checks its values
                 if not isinstance(value, str):
                     raise ValueError(f"{self.optimizer}: {name}={value!r} must be a string, e.g. {allowed[name]!r}")
-            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            elif not is_real(value):
                 raise ValueError(f"{self.optimizer}: {name}={value!r} must be a number")
             elif not abs(value) <= 1e6:
                 raise ValueError(f"{self.optimizer}: {name}={value!r} is out of range; use |{name}| ≤ 1e6")

@@ -446,7 +446,7 @@ class _Checker:
             raise self.fail([*path, "rank_by"], f"unknown ranking metric {rank_by!r}; choose from {', '.join(allowed)}")
         if kinds[0] == "surface" and rank_by in VALIDATION_METRICS:
             raise self.fail([*path, "rank_by"], f"{rank_by!r} needs a validation set; surfaces have none")
-        if rank_by in ACCURACY_METRICS and _is_regression(options):
+        if rank_by in ACCURACY_METRICS and kinds[0] == "dataset" and _is_regression(options["dataset"]):
             raise self.fail(
                 [*path, "rank_by"],
                 f"{options['dataset']!r} is a regression data set and has no {rank_by!r}; "
@@ -536,7 +536,7 @@ class _Checker:
         split_seed = table.get("split_seed", 0)
         if not is_integer(split_seed) or split_seed < 0:
             raise self.fail([*path, "split_seed"], f"must be an integer ≥ 0, got {split_seed!r}")
-        if data.DATASETS[name].task == "regression":
+        if _is_regression(name):
             targets, why = ("loss",), f" ({name!r} is a regression data set: it has no accuracy)"
         else:
             targets, why = ("loss", "val_acc"), ""
@@ -695,10 +695,11 @@ def _bounded_below(surface_name: str) -> bool:
     return math.isfinite(surfaces.get(surface_name).minimum_value)
 
 
-def _is_regression(options: Mapping[str, Any]) -> bool:
+def _is_regression(dataset: str) -> bool:
+    """Whether the data set's targets are values (no accuracy to measure) rather than classes."""
     from descentlab import data
 
-    return "dataset" in options and data.DATASETS[options["dataset"]].task == "regression"
+    return data.DATASETS[dataset].task == "regression"
 
 
 def _hyperparameter_names(kind: str) -> list[str]:

@@ -94,13 +94,29 @@ def test_batched_rows_equal_separate_runs(config, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.longdouble])
 def test_dtype_is_preserved(mode, dtype):
+    """LAPACK takes float32 and float64 only: a float16 or long-double θ still steps (the solve runs in a
+    LAPACK dtype) and keeps its dtype."""
     theta = np.linspace(1, 2, 6).astype(dtype)
     opt = optim.Newton(damping=0.1)
     for _ in range(3):
         opt.step(theta, (2 * theta + 0.1).astype(dtype), **_step_kwargs(theta, mode))
     assert theta.dtype == dtype and np.isfinite(theta).all()
+    # One step against float64 (later steps drift apart where the curvature nears 0, as rounding allows).
+    start = np.linspace(1, 2, 6)
+    theta, reference = start.astype(dtype), start.copy()
+    optim.Newton(damping=0.1).step(theta, (2 * theta + 0.1).astype(dtype), **_step_kwargs(theta, mode))
+    optim.Newton(damping=0.1).step(reference, 2 * reference + 0.1, **_step_kwargs(reference, mode))
+    tolerance = {np.float16: 2e-2, np.float32: 1e-5}.get(dtype, 1e-12)
+    np.testing.assert_allclose(theta.astype(np.float64), reference, rtol=tolerance)
+
+
+def test_float16_and_long_double_hessians_are_solved_in_a_lapack_dtype():
+    for dtype in (np.float16, np.longdouble):
+        theta = np.array([1.0, -2.0])
+        optim.Newton().step(theta, theta.copy(), hessian=2 * np.eye(2, dtype=dtype))
+        np.testing.assert_array_equal(theta, [0.5, -1.0])
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -63,8 +63,8 @@ def check_float_array(name: str, array: object, *, owner: str = "") -> np.ndarra
         )
     if array.dtype.kind != "f":  # float16/32/64 and long double; complex is kind 'c'
         raise TypeError(
-            f"{where}{name} has dtype {array.dtype}; a floating dtype (float32 or float64) is required, "
-            f"e.g. {name}.astype(np.float64)"
+            f"{where}{name} has dtype {array.dtype}; a real floating dtype (float16, float32, float64 or "
+            f"longdouble) is required, e.g. {name}.astype(np.float64)"
         )
     return array
 

@@ -11,6 +11,9 @@ from descentlab._numbers import is_integer
 from descentlab.optim._base import Optimizer
 from descentlab.optim._validation import check_range
 
+#: The float dtypes LAPACK (``np.linalg.solve``, ``eigvalsh``) works in.
+LAPACK_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
 
 class Newton(Optimizer):
     """Newton's method with optional Levenberg–Marquardt damping.
@@ -29,6 +32,8 @@ class Newton(Optimizer):
     θ) solves by conjugate gradient instead — no d×d matrix, so it scales past small d; CG stops at
     ``cg_tol`` relative residual, after ``cg_iters`` iterations, or on meeting a direction of non-positive
     curvature (truncated Newton; the gradient direction is taken if that happens at the first iteration).
+    With ``hessian=`` the solve runs in a LAPACK dtype (float16 in float32, long double in float64); θ keeps
+    its dtype.
     """
 
     reference = "Newton–Raphson; Levenberg 1944, Marquardt 1963 (damping); Nocedal & Wright §7.1 (Newton-CG)"
@@ -85,6 +90,10 @@ class Newton(Optimizer):
             raise TypeError(
                 f"Newton.step: hessian has dtype {hessian.dtype}; a real (float or integer) matrix is required"
             )
+        if hessian.dtype.kind == "f" and hessian.dtype not in LAPACK_DTYPES:
+            # LAPACK solves in float32 or float64 only: a float16 Hessian is solved in float32, a long double
+            # one in float64 (θ keeps its own dtype).
+            hessian = hessian.astype(np.float32 if hessian.dtype.itemsize < 4 else np.float64)
         if hessian.shape != expected:
             raise ValueError(
                 f"Newton.step: hessian has shape {hessian.shape}; for theta of shape {theta.shape} it must be "
@@ -115,7 +124,7 @@ class Newton(Optimizer):
         lam = self._damping_for(hessian)
         system = hessian + lam[..., None, None] * np.eye(hessian.shape[-1])
         try:
-            return np.linalg.solve(system, grad[..., None])[..., 0]
+            return np.linalg.solve(system, grad[..., None].astype(system.dtype, copy=False))[..., 0]
         except np.linalg.LinAlgError as err:
             raise np.linalg.LinAlgError(
                 "Newton.step: the (damped) Hessian is singular at this point; pass damping=1e-3 or "

@@ -291,6 +291,27 @@ def test_ewa_errors():
         optim.EWA(0.5).smooth([1.0, np.nan])
 
 
+@pytest.mark.parametrize(
+    ("bad", "error", "words"),
+    [
+        (np.nan, ValueError, "x holds NaN or Inf"),
+        ([1.0, np.inf], ValueError, "x holds NaN or Inf"),
+        ([1.0, 2.0, 3.0], ValueError, r"x has shape \(3,\) but the values so far had shape \(2,\)"),
+        ("a", TypeError, "x='a' is not a number"),
+    ],
+)
+def test_ewa_update_refuses_a_bad_value_and_keeps_its_average(bad, error, words):
+    ewa = optim.EWA(0.5)
+    ewa.update([1.0, 2.0])
+    before = (ewa.count, ewa.value.copy())
+    with pytest.raises(error, match=words):
+        ewa.update(bad)
+    assert ewa.count == before[0]
+    np.testing.assert_array_equal(ewa.value, before[1])
+    # v₁ = 0.5·(1, 2); v₂ = 0.5·v₁ + 0.5·(3, 4) = (1.75, 2.5); corrected by 1 − 0.5² = 0.75.
+    np.testing.assert_allclose(ewa.update([3.0, 4.0]), np.array([1.75, 2.5]) / 0.75)
+
+
 def test_trace_records_adams_first_step_by_hand():
     g = np.array([2.0, -0.5])
     record = optim.trace(optim.Adam(lr=0.1), [g, g, g], [1.0, 1.0], steps=3)

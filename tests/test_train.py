@@ -376,6 +376,10 @@ def test_bad_options_are_named(moons):
         fit(small_net(), X, y, clip_norm=-1)
     with pytest.raises(ValueError, match="need 0 < lr_min < lr_max"):
         lr_find(small_net(), X, y, lr_min=1.0, lr_max=0.1)
+    with pytest.raises(TypeError, match=r"validation must be a pair \(X_val, y_val\), got a tuple of 1"):
+        fit(small_net(), X, y, validation=(X,))
+    with pytest.raises(TypeError, match=r"validation must be a pair \(X_val, y_val\), got ndarray"):
+        fit(small_net(), X, y, validation=X)
     with pytest.raises(TypeError, match="pass a single function as callbacks=\\[f\\]"):
         fit(small_net(), X, y, callbacks=lambda history, net: None)
 

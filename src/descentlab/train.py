@@ -487,7 +487,12 @@ def fit(
     l2 = _check_l2(l2, owner)
     if validation is not None:
         if not isinstance(validation, (tuple, list)) or len(validation) != 2:
-            raise TypeError(f"{owner}: validation must be a pair (X_val, y_val), got {type(validation).__name__}")
+            got = (
+                f"a {type(validation).__name__} of {len(validation)}"
+                if isinstance(validation, (tuple, list))
+                else type(validation).__name__
+            )
+            raise TypeError(f"{owner}: validation must be a pair (X_val, y_val), got {got}")
         X_val = _check_features("X_val", validation[0], net, owner)
         Y_val = _check_targets("y_val", validation[1], X_val.shape[0], loss_fn, net, owner)
     stopping = _early_stopping(early_stopping, validation is not None, owner)

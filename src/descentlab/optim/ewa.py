@@ -38,9 +38,24 @@ class EWA:
         self.average = 0.0
 
     def update(self, x):
-        """Fold in the next value and return the (corrected) average."""
+        """Fold in the next value and return the (corrected) average.
+
+        A NaN/Inf value, or one whose shape differs from the values before it, raises ``ValueError`` and
+        leaves the average as it was (a NaN would otherwise stay in the average for good).
+        """
+        try:
+            value = np.asarray(x, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"EWA.update: x={x!r} is not a number or an array of numbers") from None
+        if not np.isfinite(value).all():
+            raise ValueError(f"EWA.update: x holds NaN or Inf ({x!r}); drop or fill that value first")
+        if self.count and value.shape != np.shape(self.average):
+            raise ValueError(
+                f"EWA.update: x has shape {value.shape} but the values so far had shape {np.shape(self.average)}; "
+                f"average each series in its own EWA"
+            )
         self.count += 1
-        self.average = self.beta * self.average + (1.0 - self.beta) * np.asarray(x, dtype=float)
+        self.average = self.beta * self.average + (1.0 - self.beta) * value
         return self.value
 
     @property

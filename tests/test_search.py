@@ -140,6 +140,12 @@ def test_non_finite_scores_rank_last():
             ValueError,
             "shape",
         ),
+        (
+            "rastrigin",
+            {"local_search": optim.GD(lr=0.01), "sampler": lambda rng, k: np.full((k, 2), np.nan)},
+            ValueError,
+            r"random_restarts: sampler\(rng, 3\) returned NaN/Inf starts \(rows \[0, 1, 2\]\)",
+        ),
         ("rastrigin", {"local_search": optim.GD(lr=0.01), "bounds": ((1, 0), (0, 1))}, ValueError, "bounds"),
         ("rastrigin", {"local_search": optim.GD(lr=0.01), "seed": -1}, ValueError, "seed"),
         ("rastrigin", {"local_search": optim.GD(lr=0.01), "seed": 1.5}, TypeError, "seed"),

@@ -192,6 +192,12 @@ def _restart_surface(
         starts = np.array(sampler(rng, k), dtype=float)
         if starts.shape != (k, 2):
             raise ValueError(f"random_restarts: sampler(rng, {k}) returned shape {starts.shape}; it must be ({k}, 2)")
+        if not np.isfinite(starts).all():
+            rows = np.flatnonzero(~np.isfinite(starts).all(axis=1))
+            raise ValueError(
+                f"random_restarts: sampler(rng, {k}) returned NaN/Inf starts (rows {rows[:5].tolist()}); "
+                f"it must draw finite points"
+            )
     else:
         (x0, x1), (y0, y1) = _check_bounds(surface.bounds if bounds is None else bounds)
         starts = np.column_stack([rng.uniform(x0, x1, k), rng.uniform(y0, y1, k)])

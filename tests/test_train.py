@@ -350,6 +350,7 @@ def test_progress_without_rich_is_an_error_only_when_forced(moons, monkeypatch):
         (lambda X, y: (np.where(np.arange(200)[:, None] == 7, np.nan, X), y), ValueError, "X holds 2 NaN"),
         (lambda X, y: (X, y + 1), ValueError, r"loss='bce' needs labels in \{0, 1\}"),
         (lambda X, y: (X.astype(str), y), TypeError, "X has dtype <U"),
+        (lambda X, y: (X > 0, y), TypeError, r"X has dtype bool; expected real numbers .*X.astype\(np.float64\)"),
         (lambda X, y: ([[0.0, 1.0], [2.0]], [0, 1]), ValueError, "X must be a 2-D array of numbers.*equal length"),
         (lambda X, y: (X[:2], [[0], [1, 1]]), ValueError, "y must be an array of numbers.*equal length"),
     ],
@@ -358,6 +359,22 @@ def test_bad_inputs_are_named(moons, change, error, message):
     X, y = change(*moons)
     with pytest.raises(error, match=message):
         fit(small_net(), X, y, loss="bce", epochs=1)
+
+
+def test_fit_and_predict_check_inputs_at_one_door(moons):
+    """Training and prediction refuse the same inputs with the same words (fit took boolean X, which predict
+    then refused)."""
+    X, y = moons
+    net = small_net()
+    for bad in (X > 0, X[:, :1], np.full_like(X, np.nan)):
+        with pytest.raises((TypeError, ValueError)) as by_fit:
+            fit(net, bad, y, epochs=1, progress=False)
+        with pytest.raises(type(by_fit.value)) as by_predict:
+            net.predict(bad)
+        assert (
+            str(by_fit.value).split(": ", 1)[1].split("; impute")[0]
+            == (str(by_predict.value).split(": ", 1)[1].split("; impute")[0])
+        )
 
 
 def test_bad_options_are_named(moons):

@@ -43,7 +43,7 @@ import numpy as np
 
 from descentlab._numbers import is_integer, is_real
 from descentlab.data.batching import batch_count, batches, check_batch_size
-from descentlab.nn._validation import all_finite, as_array
+from descentlab.nn._validation import as_array, check_inputs
 from descentlab.nn.layers import BatchNorm
 from descentlab.nn.losses import LOSSES, Loss, Targets
 from descentlab.nn.network import Network
@@ -198,25 +198,7 @@ def _json_ready(value: Any) -> Any:
 # -- checks at the door ---------------------------------------------------------------------------------------
 def _check_features(name: str, X: Any, net: Network, owner: str, use: str = "training") -> np.ndarray:
     """X as a C-contiguous array of the network's dtype, with the network's width and finite entries."""
-    X = as_array(name, X, owner=owner, expected=f"a 2-D array of numbers (n_samples, {net.input_dim})")
-    if X.dtype.kind not in "biuf":
-        raise TypeError(f"{owner}: {name} has dtype {X.dtype}; expected real numbers")
-    if X.ndim != 2:
-        raise ValueError(f"{owner}: {name} has shape {X.shape}; expected a 2-D array (n_samples, {net.input_dim})")
-    if X.shape[1] != net.input_dim:
-        raise ValueError(
-            f"{owner}: {name} has {X.shape[1]} features per sample, but the network's input width is "
-            f"{net.input_dim}; build the network with sizes=[{X.shape[1]}, …] or select the right columns"
-        )
-    if X.shape[0] == 0:
-        raise ValueError(f"{owner}: {name} has no samples")
-    X = np.ascontiguousarray(X, dtype=net.dtype)
-    if not all_finite(X):
-        raise ValueError(
-            f"{owner}: {name} holds {int(np.isnan(X).sum())} NaN and {int(np.isinf(X).sum())} Inf entries "
-            f"(as {net.dtype.name}); impute or drop them before {use}"
-        )
-    return X
+    return np.ascontiguousarray(check_inputs(X, net.input_dim, net.dtype, owner=owner, use=use, name=name))
 
 
 def _check_loss(loss: str | Loss, net: Network, owner: str) -> Loss:

@@ -71,34 +71,45 @@ def as_array(name: str, value: object, *, owner: str, expected: str) -> np.ndarr
         ) from error
 
 
-def check_inputs(X: object, n_features: int, dtype: np.dtype, *, owner: str, use: str = "training") -> np.ndarray:
+def check_inputs(
+    X: object, n_features: int, dtype: np.dtype, *, owner: str, use: str = "training", name: str = "X"
+) -> np.ndarray:
     """``X`` as a 2-D array of the network's dtype, with the right width and only finite entries.
 
-    A floating or integer ``X`` of another dtype is converted (one copy per call; convert the data set
+    The one door for a network's inputs: training (``fit``, ``evaluate``, ``lr_find``) and prediction check X
+    alike. A floating or integer ``X`` of another dtype is converted (one copy per call; convert the data set
     once with ``X.astype(net.dtype)`` to avoid it). Complex, boolean, object and string arrays are refused.
-    ``use`` ("training", "predicting") completes the advice for NaN and Inf entries.
+    ``use`` ("training", "predicting", "evaluating") completes the advice for NaN and Inf entries; ``name``
+    is the argument's name in the messages (``X_val`` for a validation set).
     """
     if not isinstance(X, np.ndarray):
-        X = as_array("X", X, owner=owner, expected=f"a 2-D array of numbers (n_samples, {n_features})")
+        X = as_array(name, X, owner=owner, expected=f"a 2-D array of numbers (n_samples, {n_features})")
     if X.dtype.kind not in "fiu":
-        raise TypeError(f"{owner}: X has dtype {X.dtype}; expected real numbers (the network computes in {dtype.name})")
+        raise TypeError(
+            f"{owner}: {name} has dtype {X.dtype}; expected real numbers (the network computes in {dtype.name}), "
+            f"e.g. {name}.astype(np.{dtype.name})"
+        )
     if X.ndim != 2:
         raise ValueError(
-            f"{owner}: X has shape {X.shape}; expected a 2-D array (n_samples, {n_features}); "
-            f"reshape a single sample with X.reshape(1, -1)"
+            f"{owner}: {name} has shape {X.shape}; expected a 2-D array (n_samples, {n_features}); "
+            f"reshape a single sample with {name}.reshape(1, -1)"
         )
     if X.shape[1] != n_features:
         raise ValueError(
-            f"{owner}: X has {X.shape[1]} features per sample (shape {X.shape}); the network expects {n_features}"
+            f"{owner}: {name} has {X.shape[1]} features per sample, but the network's input width is "
+            f"{n_features}; build the network with sizes=[{X.shape[1]}, …] or select the right columns"
         )
     if X.shape[0] == 0:
-        raise ValueError(f"{owner}: X has no samples (shape {X.shape})")
+        raise ValueError(f"{owner}: {name} has no samples (shape {X.shape})")
     if X.dtype != dtype:
         X = X.astype(dtype)
     if not all_finite(X):
         n_nan = int(np.isnan(X).sum())
         n_inf = int(np.isinf(X).sum())
-        raise ValueError(f"{owner}: X holds {n_nan} NaN and {n_inf} Inf entries; impute or drop them before {use}")
+        raise ValueError(
+            f"{owner}: {name} holds {n_nan} NaN and {n_inf} Inf entries (as {dtype.name}); impute or drop them "
+            f"before {use}"
+        )
     return X
 
 

@@ -176,3 +176,21 @@ def test_trace_records_the_hessian_of_each_newton_step():
     np.testing.assert_allclose(record.column("theta")[1], [0.0, 0.0], atol=1e-15)
     np.testing.assert_array_equal(record.column("hessian")[0], A)
     assert "hessian" in record.to_table()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_failed_solve_leaves_the_state_as_it_was(mode):
+    broken = {"hessian": np.zeros((2, 2))} if mode == "hessian" else {"hvp": lambda v: np.ones(3)}
+    error = np.linalg.LinAlgError if mode == "hessian" else ValueError
+    opt = optim.Newton()
+    theta = np.ones(2)
+    with pytest.raises(error):
+        opt.step(theta, np.ones(2), **broken)
+    assert opt.state is None and opt.step_count == 0
+    np.testing.assert_array_equal(theta, np.ones(2))
+    opt.step(theta, np.ones(2), hessian=np.eye(2))
+    before = opt.state_dict()
+    with pytest.raises(error):
+        opt.step(theta, np.ones(2), **broken)
+    assert opt.state_dict() == before and opt.step_count == 1
+    np.testing.assert_array_equal(theta, [0.0, 0.0])

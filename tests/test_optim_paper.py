@@ -256,9 +256,10 @@ def test_newton_argument_errors():
         optim.Newton().step(theta, np.ones(2))
     with pytest.raises(ValueError, match=r"hessian has shape \(3, 3\)"):
         optim.Newton().step(theta, np.ones(2), hessian=np.eye(3))
+    newton = optim.Newton()
     with pytest.raises(np.linalg.LinAlgError, match="damping=1e-3"):
-        optim.Newton().step(theta, np.ones(2), hessian=np.zeros((2, 2)))
-    assert optim.Newton().step_count == 0
+        newton.step(theta, np.ones(2), hessian=np.zeros((2, 2)))
+    assert newton.state is None
 
 
 # -- EWA and trace -------------------------------------------------------------------------------------
@@ -326,6 +327,18 @@ def test_trace_records_adams_first_step_by_hand():
     table = record.to_table()
     assert table.splitlines()[0].split()[:5] == ["step", "lr", "eps", "theta", "g"]
     assert len(table.splitlines()) == 4
+
+
+def test_trace_records_the_rate_each_step_used():
+    # AdaGrad decays its rate inside the rule: α_t = α / (1 + (t − 1)·lr_decay); the lr column shows α_t.
+    g = np.array([1.0, -2.0])
+    record = optim.trace(optim.AdaGrad(lr=0.1, lr_decay=0.5), [g, g, g], [0.0, 0.0], steps=3)
+    np.testing.assert_allclose(record.column("lr"), [0.1, 0.1 / 1.5, 0.1 / 2.0], rtol=1e-15)
+    sum_sq = np.arange(1, 4)[:, None] * g * g
+    expected = -record.column("lr")[:, None] * g / (np.sqrt(sum_sq) + 1e-10)
+    np.testing.assert_allclose(record.column("update"), expected, rtol=1e-14)
+    adam = optim.trace(optim.Adam(lr=0.1), [g, g], [0.0, 0.0], steps=2)
+    np.testing.assert_array_equal(adam.column("lr"), [0.1, 0.1])
 
 
 def test_trace_does_not_touch_the_optimizer_and_validates():

@@ -68,6 +68,29 @@ def test_plateau_reduces_after_patience_and_resumes_exactly():
     assert plateau.reductions == 2
 
 
+def test_plateau_improvement_is_relative_to_the_size_of_best():
+    # An improvement must beat best by |best|·threshold: with best = −10 and threshold 0.1, −10.5 is not one
+    # (PyTorch's rel mode, best·(1 − threshold) = −9, would take it, and even −9.5, which is worse).
+    plateau = schedules.ReduceOnPlateau(0.1, factor=0.5, patience=0, threshold=0.1)
+    assert [plateau.observe(m) for m in [-10.0, -10.5, -12.0]] == [False, True, False]
+    assert plateau.best == -12.0
+
+
+def test_plateau_at_the_floor_reports_no_reduction():
+    # PyTorch changes the rate only when it really decreases; a reduction that min_lr cancels is not one.
+    plateau = schedules.ReduceOnPlateau(0.1, factor=0.5, patience=0, min_lr=0.05)
+    assert [plateau.observe(1.0) for _ in range(5)] == [False, True, False, False, False]
+    assert (plateau.reductions, plateau.scale, plateau(0)) == (1, 0.5, 0.05)
+    # Composed: the inner schedule's largest rate (0.4 after the warm-up) decides whether a cut still lowers it.
+    warm = schedules.ReduceOnPlateau(schedules.Warmup(0.4, steps=3), factor=0.5, patience=0, min_lr=0.1)
+    assert [warm.observe(1.0) for _ in range(5)] == [False, True, True, False, False]
+    assert warm.reductions == 2 and warm.preview(6) == pytest.approx(np.full(6, 0.1), rel=1e-12)
+    # A cut that min_lr only partly cancels still lowers the rate, and counts.
+    partial = schedules.ReduceOnPlateau(0.1, factor=0.1, patience=0, min_lr=0.05)
+    assert [partial.observe(1.0) for _ in range(3)] == [False, True, False]
+    assert partial(0) == 0.05
+
+
 def test_plateau_respects_min_lr_and_mode_max():
     plateau = schedules.ReduceOnPlateau(1.0, factor=0.1, patience=0, min_lr=0.05, mode="max")
     for accuracy in [0.5, 0.4, 0.4, 0.4]:
@@ -87,6 +110,8 @@ def test_plateau_respects_min_lr_and_mode_max():
         (lambda: schedules.Constant(0.1)(-1), "t=-1"),
         (lambda: schedules.from_config({"type": "Linear"}), "unknown schedule type 'Linear'"),
         (lambda: schedules.ReduceOnPlateau(0.1).observe(float("nan")), "not finite"),
+        (lambda: schedules.ReduceOnPlateau(0.1, factor=1.0), r"factor=1 is outside \(0, 1\); e\.g\. 0\.1"),
+        (lambda: schedules.ReduceOnPlateau(0.1, threshold=2.0), r"threshold=2 is outside \[0, 1\]; e\.g\. 1e-4"),
     ],
 )
 def test_invalid_schedules_raise(build, message):
@@ -158,6 +183,24 @@ def test_clip_by_norm_is_global_over_several_arrays():
     a, b = np.array([3.0, 0.0]), np.array([0.0, 4.0])
     assert clip.by_norm([a, b], 1.0) == pytest.approx(5.0)
     np.testing.assert_allclose(np.concatenate([a, b]), [0.6, 0.0, 0.0, 0.8])
+
+
+def test_float16_gradients_are_measured_without_overflow():
+    # Each square is 100 and their sum 2·10⁵ is past float16's largest number, 65504 (PyTorch: 447.2).
+    g = np.full(2000, 10.0, dtype=np.float16)
+    assert clip.global_norm(g) == pytest.approx(math.sqrt(2e5), rel=1e-12)
+    assert clip.by_value(g.copy(), 100.0) == pytest.approx(math.sqrt(2e5), rel=1e-12)
+    assert clip.by_norm(g, 1.0) == pytest.approx(math.sqrt(2e5), rel=1e-12)
+    assert g.dtype == np.float16 and np.linalg.norm(g.astype(np.float64)) == pytest.approx(1.0, rel=1e-3)
+    mixed = [np.full(1000, 10.0, dtype=np.float16), np.full(1000, 10.0, dtype=np.float32)]
+    assert clip.global_norm(mixed) == pytest.approx(math.sqrt(2e5), rel=1e-7)
+
+
+def test_float32_and_float64_norms_are_the_blas_dot_products():
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        g = rng.normal(size=1001).astype(dtype)
+        assert clip.global_norm(g) == math.sqrt(float(np.vdot(g, g)))
 
 
 def test_clip_errors():

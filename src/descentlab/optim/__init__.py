@@ -26,12 +26,16 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
     "newton": Newton,
 }
 
+# There is no "sgd": which optimizer SGD means depends on its momentum and nesterov arguments.
+_SGD_HINT = "; what PyTorch calls SGD is 'gd' (plain), 'momentum' (momentum=β) or 'nesterov' (nesterov=True)"
+
 
 def make_optimizer(name: str, **hyperparameters) -> Optimizer:
     """Construct an optimizer by its lower-case name (``"adam"``, ``"rmsprop"`` …)."""
     key = name.lower()
     if key not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+        hint = _SGD_HINT if key == "sgd" else ""
+        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}{hint}")
     return OPTIMIZERS[key](**hyperparameters)
 
 

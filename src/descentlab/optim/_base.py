@@ -6,7 +6,12 @@ first step) plus the step count; ``state_dict()`` returns plain arrays and numbe
 
 Per-element algorithms declare an elementwise *rule* (one small function whose body is the equations of
 its docstring) and the per-step scalars it needs; :func:`descentlab.optim._backend.apply_rule` runs that
-rule over the flat arrays. Work that is not per-element (Newton's solve, windows) overrides ``_update``.
+rule over the flat arrays. Work that is not per-element (Newton's solve, windows) overrides ``_update``;
+the keyword arguments its signature adds after ``theta, grad`` are the ones ``step`` accepts.
+
+Hyperparameters stay valid after construction: ``opt.beta1 = 0.95`` is checked and normalised by the
+constructor itself and used from the next step on, and a change that the run's state cannot follow
+(``amsgrad``, ``centered``, a momentum buffer, AdaDelta's window) is refused while that state exists.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from descentlab._numbers import is_integer
+from descentlab._numbers import is_integer, is_real
 from descentlab.optim._backend import all_finite, apply_rule
-from descentlab.optim._validation import check_choice, check_float_array, check_range
+from descentlab.optim._validation import check_choice, check_eps_holds, check_float_array, check_range
 
 NONFINITE_POLICIES = ("raise", "skip")
+# What belongs to the run rather than to the configuration: kept when the configuration is replaced.
+_RUN_ATTRIBUTES = ("state", "skipped_steps")
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
 
 class NonFiniteGradientError(FloatingPointError):
@@ -51,7 +59,33 @@ class OptimizerState:
         raise AttributeError(f"optimizer state has no entry {name!r}; it holds {sorted(arrays) + sorted(scalars)}")
 
 
-class Optimizer:
+class _OptimizerType(type):
+    """The metaclass of optimizers: it reads what a class takes, and marks when construction has finished.
+
+    ``Optimizer(...)`` runs the whole ``__init__`` chain (a subclass may set options after ``super().__init__``)
+    and only then marks the instance constructed; from then on ``Optimizer.__setattr__`` sends assignments to
+    constructor hyperparameters through the constructor. Copies (``copy.deepcopy``, ``pickle``) carry the mark
+    in ``__dict__``.
+    """
+
+    def __init__(cls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(name, bases, namespace, **kwargs)
+        constructor = inspect.signature(cls.__init__).parameters.values()
+        cls._hyperparameter_names = tuple(p.name for p in constructor if p.name != "self" and p.kind not in _VARIADIC)
+        # Those of the base classes too (AdamW fixes Adam's decoupled_weight_decay); not lr, which has its own
+        # validating property and never changes the state's layout: schedules set it before every step.
+        taken = {name for base in cls.__mro__ for name in getattr(base, "_hyperparameter_names", ())}
+        cls._reconfigured = frozenset(taken) - {"lr"}
+        cls._step_keywords = tuple(inspect.signature(cls._update).parameters)[3:]  # after self, theta, grad
+        cls._has_eps = "eps" in cls._hyperparameter_names
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        optimizer = super().__call__(*args, **kwargs)
+        optimizer.__dict__["_constructed"] = True
+        return optimizer
+
+
+class Optimizer(metaclass=_OptimizerType):
     """Base class: validation, lazy state, non-finite handling, serialization, ``describe``.
 
     Subclasses set ``state_names`` (the state arrays in the order the rule takes them), implement
@@ -63,6 +97,12 @@ class Optimizer:
     state_names: ClassVar[tuple[str, ...]] = ()
     # Scalars the state carries beside its arrays (NAdam's running product of momentum coefficients).
     state_scalars: ClassVar[dict[str, float]] = {}
+    # Set by the metaclass for each class: the constructor's hyperparameters, those whose assignment is
+    # re-checked by the constructor, the keywords step() accepts, and whether ε must survive θ's dtype.
+    _hyperparameter_names: ClassVar[tuple[str, ...]]
+    _reconfigured: ClassVar[frozenset[str]]
+    _step_keywords: ClassVar[tuple[str, ...]]
+    _has_eps: ClassVar[bool]
 
     def __init__(self, lr: float, *, nonfinite: str = "raise") -> None:
         self.lr = lr
@@ -78,7 +118,8 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._lr = check_range(
+        # Straight into __dict__: schedules set lr before every step, so it skips a second __setattr__ call.
+        self.__dict__["_lr"] = check_range(
             "lr",
             value,
             0.0,
@@ -89,12 +130,45 @@ class Optimizer:
 
     def hyperparameters(self) -> dict[str, Any]:
         """The constructor arguments with their current values (scikit-learn's ``get_params``)."""
-        names = [
-            p.name
-            for p in inspect.signature(type(self).__init__).parameters.values()
-            if p.name != "self" and p.kind is not inspect.Parameter.VAR_KEYWORD
-        ]
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in self._hyperparameter_names}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self._reconfigured and self.__dict__.get("_constructed", False):
+            self._reconfigure(name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def _reconfigure(self, name: str, value: Any) -> None:
+        """``opt.<name> = value`` after construction: checked and normalised by the constructor itself (derived
+        attributes follow), and refused while a state exists that the new configuration would keep differently."""
+        owner = type(self).__name__
+        if name not in self._hyperparameter_names:
+            origin = next(c.__name__ for c in type(self).__mro__ if name in getattr(c, "_hyperparameter_names", ()))
+            raise TypeError(
+                f"{owner}: {name} is fixed at {getattr(self, name)!r} by {owner} itself; for another value use "
+                f"{origin}({name}=...)"
+            )
+        fresh = type(self)(**{**self.hyperparameters(), name: value})
+        if self.state is not None:
+            old, new = self._state_layout(), fresh._state_layout()
+            changes = "; ".join(f"{key}: {old[key]!r} → {new[key]!r}" for key in old if old[key] != new[key])
+            if changes:
+                raise ValueError(
+                    f"{owner}: {name}={value!r} needs another optimizer state than the one this run "
+                    f"has built up ({changes}); the state was kept unchanged and {name} is still "
+                    f"{getattr(self, name)!r}. Pass {name}={value!r} at construction, or call reset() first to "
+                    f"start from a fresh state"
+                )
+        self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in _RUN_ATTRIBUTES})
+
+    def _state_layout(self) -> dict[str, Any]:
+        """What a running state is tied to: its arrays and how many values each keeps per parameter (the state
+        shape for a one-element θ; AdaDelta's window keeps w). A configuration that changes either needs a
+        fresh state."""
+        return {
+            "state arrays": sorted(self._active_states()),
+            "values per parameter": math.prod(self._state_shape((1,))),
+        }
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
@@ -111,18 +185,51 @@ class Optimizer:
 
         ``theta`` is any floating array: a point (``(d,)``), a flat parameter vector, or ``(k, d)`` for k
         independent runs advanced together. ``grad`` must have the same shape and dtype.
+
+        A step that raises is not counted: the step count and the state's scalars go back, and a state that
+        this step created is dropped. The checks and solves that can fail (keywords, arrays, ε in θ's dtype,
+        Newton's solve) come before θ or a state array is written.
         """
+        if kwargs:
+            self._check_step_keywords(kwargs)
         self._check_arrays(theta, grad)
+        if self._has_eps and theta.dtype.itemsize < 8:  # float64 and wider hold every ε > 0
+            check_eps_holds(self.eps, theta.dtype, owner=f"{type(self).__name__}.step")
         if not _all_finite(grad):
             if self.nonfinite == "skip":
                 self.skipped_steps += 1
                 return False
             raise NonFiniteGradientError(_nonfinite_message(type(self).__name__, grad))
-        if self.state is None:
+        created = self.state is None
+        if created:
             self.state = self._init_state(theta)
-        self.state.step += 1
-        self._update(theta, grad, **kwargs)
+        state = self.state
+        scalars = state.scalars.copy()
+        state.step += 1
+        try:
+            self._update(theta, grad, **kwargs)
+        except BaseException:
+            if created:
+                self.state = None
+            else:
+                state.step -= 1
+                state.scalars = scalars
+            raise
         return True
+
+    def _check_step_keywords(self, kwargs: dict[str, Any]) -> None:
+        unknown = [key for key in kwargs if key not in self._step_keywords]
+        if not unknown:
+            return
+        owner = type(self).__name__
+        got = ", ".join(f"{key}=<{type(kwargs[key]).__name__}>" for key in unknown)
+        if not self._step_keywords:
+            raise TypeError(
+                f"{owner}.step takes theta and grad only, got {got}; of the optimizers only Newton takes more: "
+                f"Newton().step(theta, grad, hessian=H) or hvp=f"
+            )
+        accepted = ", ".join(f"{key}=" for key in self._step_keywords)
+        raise TypeError(f"{owner}.step got unexpected keyword arguments {got}; it takes theta, grad and {accepted}")
 
     def reset(self) -> None:
         """Forget the state: the next step starts from zero velocity/moments."""
@@ -173,6 +280,10 @@ class Optimizer:
         states = [self.state.arrays.get(name) for name in self.state_names]
         apply_rule(self._rule(), theta, grad, states, self._hyper())
 
+    def _step_lr(self) -> float:
+        """The rate the current step uses: α itself, except in rules that decay it on their own (AdaGrad)."""
+        return self.lr
+
     def _rule(self) -> Callable[..., tuple]:
         raise NotImplementedError
 
@@ -208,24 +319,24 @@ class Optimizer:
             )
         if state_dict["optimizer"] != type(self).__name__:
             raise ValueError(f"{name}: the state belongs to {state_dict['optimizer']!r}")
+        for key in ("hyperparameters", "arrays", "scalars"):
+            if not isinstance(state_dict[key], dict):
+                raise TypeError(
+                    f"{name}: {key!r} must be a dict, got {type(state_dict[key]).__name__}; pass what "
+                    f"state_dict() returned"
+                )
         fresh = type(self)(**state_dict["hyperparameters"])  # validates every hyperparameter
-        arrays = {k: np.array(v, copy=True, order="C") for k, v in state_dict["arrays"].items()}
-        step = state_dict["step"]
-        if not is_integer(step) or step < 0:
-            raise ValueError(f"{name}: step={step!r} must be an integer ≥ 0")
-        expected = set(fresh._active_states()) if arrays or step else set()
+        step = _count(name, "step", state_dict["step"])
+        skipped_steps = _count(name, "skipped_steps", state_dict.get("skipped_steps", 0))
+        arrays = _loaded_arrays(name, state_dict["arrays"])
+        has_state = bool(arrays) or step > 0
+        expected = set(fresh._active_states()) if has_state else set()
         if set(arrays) != expected:
             raise ValueError(f"{name}: state arrays {sorted(arrays)} != expected {sorted(expected)}")
-        shapes = {a.shape for a in arrays.values()}
-        if len(shapes) > 1:
-            raise ValueError(f"{name}: state arrays have different shapes {sorted(shapes)}")
-        scalars = {k: float(v) for k, v in state_dict["scalars"].items()}
-        self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in ("state", "skipped_steps")})
-        if step == 0 and not arrays:
-            self.state = None
-        else:
-            self.state = OptimizerState(step=int(step), arrays=arrays, scalars=scalars)
-        self.skipped_steps = int(state_dict.get("skipped_steps", 0))
+        scalars = _loaded_scalars(name, state_dict["scalars"], fresh.state_scalars if has_state else {})
+        self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in _RUN_ATTRIBUTES})
+        self.state = OptimizerState(step=step, arrays=arrays, scalars=scalars) if has_state else None
+        self.skipped_steps = skipped_steps
 
     # -- explanation --------------------------------------------------------------------------------------
     def describe(self) -> str:
@@ -243,6 +354,42 @@ class Optimizer:
 
 
 _STATE_KEYS = ("optimizer", "hyperparameters", "step", "arrays", "scalars")
+
+
+def _count(owner: str, name: str, value: object) -> int:
+    if not is_integer(value) or value < 0:
+        raise ValueError(f"{owner}: {name}={value!r} must be an integer ≥ 0; pass what state_dict() returned")
+    return int(value)
+
+
+def _loaded_arrays(owner: str, arrays: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Copies of saved state arrays, checked: a floating dtype, finite, and one shape and dtype for all."""
+    loaded = {}
+    for key, value in arrays.items():
+        array = check_float_array(f"arrays[{key!r}]", np.array(value, copy=True, order="C"), owner=owner)
+        if not np.isfinite(array).all():
+            raise ValueError(
+                f"{owner}: the state array {key!r} holds NaN or Inf, so the run it continues would too; load a "
+                f"state saved before the divergence, or call reset() to start afresh"
+            )
+        loaded[key] = array
+    for what, kinds in (("shapes", {a.shape for a in loaded.values()}), ("dtypes", {a.dtype for a in loaded.values()})):
+        if len(kinds) > 1:
+            raise ValueError(f"{owner}: state arrays have different {what} {sorted(map(str, kinds))}")
+    return loaded
+
+
+def _loaded_scalars(owner: str, scalars: dict[str, Any], expected: dict[str, float]) -> dict[str, float]:
+    """Saved state scalars, checked: exactly the class's ``state_scalars`` (none without a state), finite."""
+    if set(scalars) != set(expected):
+        raise ValueError(
+            f"{owner}: state scalars {sorted(map(str, scalars))} != expected {sorted(expected)}; pass what "
+            f"state_dict() returned"
+        )
+    for key, value in scalars.items():
+        if not is_real(value) or not math.isfinite(value):
+            raise ValueError(f"{owner}: the state scalar {key}={value!r} must be a finite number")
+    return {key: float(value) for key, value in scalars.items()}
 
 
 def _all_finite(array: np.ndarray) -> bool:

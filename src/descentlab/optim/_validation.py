@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 
@@ -51,6 +52,39 @@ def check_choice(name: str, value: str, choices: Iterable[str], *, owner: str = 
         listed = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{where}{name}={value!r} is not one of {listed}")
     return value
+
+
+def check_bool(name: str, value: object, *, owner: str = "") -> bool:
+    """Return ``value`` as a Python bool if it is ``True``/``False`` (``np.bool_`` included), else raise ``TypeError``.
+
+    Any other value is refused rather than read as truthy: ``amsgrad="False"`` is a mistake, not ``True``.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        where = f"{owner}: " if owner else ""
+        raise TypeError(
+            f"{where}{name} must be True or False, got {value!r} of type {type(value).__name__}; "
+            f"pass {name}=True or {name}=False"
+        )
+    return bool(value)
+
+
+def check_eps_holds(eps: float, dtype: np.dtype, *, owner: str = "") -> None:
+    """Raise ``ValueError`` when ε > 0 rounds to 0 in ``dtype`` (1e-8 in float16): a coordinate whose gradient
+    is 0 would then compute 0/0 = NaN. Decided once per (ε, dtype), so a step pays a cached look-up."""
+    if _rounds_to_zero(eps, dtype):
+        where = f"{owner}: " if owner else ""
+        smallest = np.finfo(dtype).smallest_subnormal
+        wider, typical = ("float32", "1e-4") if dtype.itemsize < 4 else ("float64", "1e-8")
+        raise ValueError(
+            f"{where}eps={eps:g} rounds to 0 in {dtype}, so a coordinate with a zero gradient would divide 0 by 0 "
+            f"(NaN); the smallest eps {dtype} holds is {smallest:.3g}. Construct the optimizer with a larger eps "
+            f"(e.g. {typical} for {dtype}) or step {wider} arrays; the step was not applied"
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def _rounds_to_zero(value: float, dtype: np.dtype) -> bool:
+    return bool(np.asarray(value, dtype=dtype) == 0)
 
 
 def check_float_array(name: str, array: object, *, owner: str = "") -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from descentlab.optim._base import Optimizer
-from descentlab.optim._validation import check_range
+from descentlab.optim._validation import check_bool, check_range
 from descentlab.optim.adaptive import _check_eps, _root
 from descentlab.optim.sgd import _check_beta, _check_weight_decay
 
@@ -99,9 +99,9 @@ class Adam(Optimizer):
         self.beta1, self.beta2 = _check_betas(owner, beta1, beta2)
         self.eps = _check_eps(owner, eps)
         self.weight_decay = _check_weight_decay(owner, weight_decay)
-        self.amsgrad = bool(amsgrad)
-        self.decoupled_weight_decay = bool(decoupled_weight_decay)
-        self.eps_inside = bool(eps_inside)
+        self.amsgrad = check_bool("amsgrad", amsgrad, owner=owner)
+        self.decoupled_weight_decay = check_bool("decoupled_weight_decay", decoupled_weight_decay, owner=owner)
+        self.eps_inside = check_bool("eps_inside", eps_inside, owner=owner)
 
     def _active_states(self):
         return ("m", "v", "v_max") if self.amsgrad else ("m", "v")
@@ -212,8 +212,15 @@ class NAdam(Optimizer):
         self.beta1, self.beta2 = _check_betas("NAdam", beta1, beta2)
         self.eps = _check_eps("NAdam", eps)
         self.weight_decay = _check_weight_decay("NAdam", weight_decay)
-        self.momentum_decay = check_range("momentum_decay", momentum_decay, 0.0, math.inf, owner="NAdam")
-        self.decoupled_weight_decay = bool(decoupled_weight_decay)
+        self.momentum_decay = check_range(
+            "momentum_decay",
+            momentum_decay,
+            0.0,
+            math.inf,
+            owner="NAdam",
+            hint="it is ψ of the momentum schedule μₜ; PyTorch's default is 4e-3, and 0 keeps μₜ = β₁/2",
+        )
+        self.decoupled_weight_decay = check_bool("decoupled_weight_decay", decoupled_weight_decay, owner="NAdam")
 
     def _mu(self, t: int) -> float:
         return self.beta1 * (1.0 - 0.5 * 0.96 ** (t * self.momentum_decay))

@@ -13,7 +13,7 @@ import numpy as np
 
 from descentlab._numbers import is_integer
 from descentlab.optim._base import Optimizer
-from descentlab.optim._validation import check_range
+from descentlab.optim._validation import check_bool, check_range
 from descentlab.optim.sgd import _check_beta, _check_weight_decay
 
 
@@ -99,12 +99,24 @@ class AdaGrad(Optimizer):
     ) -> None:
         super().__init__(lr, nonfinite=nonfinite)
         self.eps = _check_eps("AdaGrad", eps)
-        self.lr_decay = check_range("lr_decay", lr_decay, 0.0, math.inf, owner="AdaGrad")
+        self.lr_decay = check_range(
+            "lr_decay",
+            lr_decay,
+            0.0,
+            math.inf,
+            owner="AdaGrad",
+            hint="0 (PyTorch's default) keeps α; e.g. 1e-4 shrinks it as α / (1 + (t − 1)·lr_decay)",
+        )
         self.initial_accumulator_value = check_range(
-            "initial_accumulator_value", initial_accumulator_value, 0.0, math.inf, owner="AdaGrad"
+            "initial_accumulator_value",
+            initial_accumulator_value,
+            0.0,
+            math.inf,
+            owner="AdaGrad",
+            hint="the sum of squares starts there; 0 is PyTorch's default, 0.1 TensorFlow's",
         )
         self.weight_decay = _check_weight_decay("AdaGrad", weight_decay)
-        self.eps_inside = bool(eps_inside)
+        self.eps_inside = check_bool("eps_inside", eps_inside, owner="AdaGrad")
 
     def _init_state(self, theta):
         state = super()._init_state(theta)
@@ -114,9 +126,11 @@ class AdaGrad(Optimizer):
     def _rule(self):
         return adagrad_rule
 
+    def _step_lr(self):
+        return self.lr / (1.0 + (self.state.step - 1) * self.lr_decay)
+
     def _hyper(self):
-        decayed_lr = self.lr / (1.0 + (self.state.step - 1) * self.lr_decay)
-        return (decayed_lr, self.eps, self.weight_decay, self.eps_inside)
+        return (self._step_lr(), self.eps, self.weight_decay, self.eps_inside)
 
     def _equations(self):
         root = f"√(s + {self.eps:g})" if self.eps_inside else f"(√s + {self.eps:g})"
@@ -236,8 +250,8 @@ class RMSprop(Optimizer):
         self.eps = _check_eps("RMSprop", eps)
         self.weight_decay = _check_weight_decay("RMSprop", weight_decay)
         self.momentum = _check_beta("RMSprop", "momentum", momentum, hint="0 disables it; 0.9 is typical")
-        self.centered = bool(centered)
-        self.eps_inside = bool(eps_inside)
+        self.centered = check_bool("centered", centered, owner="RMSprop")
+        self.eps_inside = check_bool("eps_inside", eps_inside, owner="RMSprop")
 
     def _active_states(self):
         return (

@@ -12,9 +12,20 @@ from descentlab.optim._validation import check_float_array, check_range
 
 
 def global_norm(grads: np.ndarray | Sequence[np.ndarray]) -> float:
-    """‖g‖₂ over all entries of one array or of several arrays taken together."""
+    """‖g‖₂ over all entries of one array or of several arrays taken together.
+
+    Each array's sum of squares is accumulated in its own dtype (BLAS's dot, as PyTorch does for float32 and
+    float64), except float16: its squares pass its largest number, 65504, as soon as ‖g‖ > 256, so they are
+    summed in float64.
+    """
     arrays = [grads] if isinstance(grads, np.ndarray) else list(grads)
-    return math.sqrt(sum(float(np.vdot(a.ravel(), a.ravel()).real) for a in arrays))
+    return math.sqrt(sum(_sum_of_squares(a.ravel()) for a in arrays))
+
+
+def _sum_of_squares(flat: np.ndarray) -> float:
+    if flat.dtype.itemsize < 4:
+        return float(np.einsum("i,i->", flat, flat, dtype=np.float64))
+    return float(np.vdot(flat, flat).real)
 
 
 def by_norm(grads: np.ndarray | Sequence[np.ndarray], max_norm: float) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from descentlab.optim._validation import check_range
+from descentlab.optim._validation import check_bool, check_range
 
 
 class EWA:
@@ -25,7 +25,7 @@ class EWA:
 
     def __init__(self, beta: float = 0.9, bias_correction: bool = True) -> None:
         self.beta = check_range("beta", beta, 0.0, 1.0, high_open=True, owner="EWA", hint="e.g. 0.9")
-        self.bias_correction = bool(bias_correction)
+        self.bias_correction = check_bool("bias_correction", bias_correction, owner="EWA")
         self.reset()
 
     @property

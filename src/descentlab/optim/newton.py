@@ -51,12 +51,28 @@ class Newton(Optimizer):
         super().__init__(lr, nonfinite=nonfinite)
         self.damping = check_range("damping", damping, 0.0, math.inf, owner="Newton", hint="try 1e-3")
         if min_curvature is not None:
-            min_curvature = check_range("min_curvature", min_curvature, 0.0, math.inf, low_open=True, owner="Newton")
+            min_curvature = check_range(
+                "min_curvature",
+                min_curvature,
+                0.0,
+                math.inf,
+                low_open=True,
+                owner="Newton",
+                hint="it is the smallest eigenvalue H + λI is raised to, e.g. 1e-3; None keeps the fixed damping",
+            )
         self.min_curvature = min_curvature
         if not is_integer(cg_iters) or cg_iters < 1:
-            raise ValueError(f"Newton: cg_iters={cg_iters!r} must be an integer ≥ 1")
+            raise ValueError(f"Newton: cg_iters={cg_iters!r} must be an integer ≥ 1, e.g. 100 (the default)")
         self.cg_iters = int(cg_iters)
-        self.cg_tol = check_range("cg_tol", cg_tol, 0.0, 1.0, low_open=True, owner="Newton")
+        self.cg_tol = check_range(
+            "cg_tol",
+            cg_tol,
+            0.0,
+            1.0,
+            low_open=True,
+            owner="Newton",
+            hint="it is the relative residual at which conjugate gradient stops, e.g. 1e-10 (the default) or 1e-6",
+        )
 
     def step(
         self,
@@ -104,11 +120,8 @@ class Newton(Optimizer):
         return hessian
 
     def _update(self, theta, grad, hessian=None, hvp=None):
-        try:
-            direction = self._solve(grad, hessian) if hessian is not None else self._solve_cg(grad, hvp)
-        except Exception:
-            self.state.step -= 1  # a failed solve (singular H, a bad hvp) is not a step: θ is still untouched
-            raise
+        # A failed solve (singular H, a bad hvp) raises before θ is touched; Optimizer.step undoes the count.
+        direction = self._solve(grad, hessian) if hessian is not None else self._solve_cg(grad, hvp)
         theta -= (self.lr * direction).astype(theta.dtype, copy=False)
 
     def _damping_for(self, hessian: np.ndarray) -> np.ndarray:

@@ -44,6 +44,11 @@ class Schedule:
     def _value(self, t: float) -> float:
         raise NotImplementedError
 
+    def _peak(self) -> float:
+        """The largest rate for any t ≥ 0 (what ``ReduceOnPlateau`` asks of its inner schedule); ∞ when a
+        subclass does not say, so that a plateau keeps reducing."""
+        return math.inf
+
     def preview(self, steps: int) -> np.ndarray:
         """α_t for t = 0, …, steps − 1, without changing any state."""
         steps = _check_count(type(self).__name__, "steps", steps)
@@ -86,6 +91,9 @@ class Constant(Schedule):
     def _value(self, t):
         return self.lr0
 
+    def _peak(self):
+        return self.lr0
+
 
 class Step(Schedule):
     """Step decay: α_t = α₀ · factor^⌊t / every⌋ (multiply by ``factor`` every ``every`` steps)."""
@@ -100,6 +108,9 @@ class Step(Schedule):
     def _value(self, t):
         return self.lr0 * self.factor ** (t // self.every)
 
+    def _peak(self):
+        return self.lr0
+
 
 class Exponential(Schedule):
     """Exponential decay: α_t = α₀ · e^(−k t)."""
@@ -113,6 +124,9 @@ class Exponential(Schedule):
     def _value(self, t):
         return self.lr0 * math.exp(-self.k * t)
 
+    def _peak(self):
+        return self.lr0
+
 
 class InverseTime(Schedule):
     """1/t decay: α_t = α₀ / (1 + k t)."""
@@ -125,6 +139,9 @@ class InverseTime(Schedule):
 
     def _value(self, t):
         return self.lr0 / (1.0 + self.k * t)
+
+    def _peak(self):
+        return self.lr0
 
 
 class LinearToTau(Schedule):
@@ -146,6 +163,9 @@ class LinearToTau(Schedule):
         fraction = min(t / self.tau, 1.0)
         return (1.0 - fraction) * self.lr0 + fraction * self.lr_tau
 
+    def _peak(self):
+        return max(self.lr0, self.lr_tau)
+
 
 class Cosine(Schedule):
     """Cosine annealing (Loshchilov & Hutter 2017, without restarts), constant at ``lr_min`` after ``steps``:
@@ -163,6 +183,9 @@ class Cosine(Schedule):
     def _value(self, t):
         fraction = min(t / self.steps, 1.0)
         return self.lr_min + 0.5 * (self.lr0 - self.lr_min) * (1.0 + math.cos(math.pi * fraction))
+
+    def _peak(self):
+        return self.lr0
 
 
 class Warmup(Schedule):
@@ -184,14 +207,26 @@ class Warmup(Schedule):
             return self.inner._value(0.0) * (math.floor(t) + 1) / self.steps
         return self.inner._value(t - self.steps)
 
+    def _peak(self):
+        return self.inner._peak()  # the ramp rises to inner(0) at most
+
 
 class ReduceOnPlateau(Schedule):
     """Multiply the learning rate by ``factor`` when a metric stops improving (as Keras and PyTorch do).
 
-    ``observe(metric)`` after each epoch: an improvement is metric < best·(1 − threshold) (``mode="min"``)
-    or metric > best·(1 + threshold) (``mode="max"``); after more than ``patience`` observations without
-    one, the scale is multiplied by ``factor`` and ``cooldown`` observations are ignored. The learning rate
-    is ``max(inner(t) · scale, min_lr)``, so it composes with any other schedule.
+    ``observe(metric)`` after each epoch: an improvement beats the best value so far by a fraction
+    ``threshold`` of its size, metric < best − |best|·threshold (``mode="min"``) or
+    metric > best + |best|·threshold (``mode="max"``). For a positive best this is PyTorch's default
+    ``threshold_mode="rel"`` (best·(1 ∓ threshold)); for a negative best PyTorch's rule differs: its
+    best·(1 ∓ threshold) lies on the worse side of best, so it counts values slightly worse than best as
+    improvements (``mode="min"``, best = −10, threshold = 0.1: PyTorch accepts −9.5, here only values below
+    −11 count). Keras compares with an absolute ``min_delta`` instead.
+
+    After more than ``patience`` observations without an improvement, the scale is multiplied by ``factor``
+    and ``cooldown`` observations are ignored. The learning rate is ``max(inner(t) · scale, min_lr)``, so it
+    composes with any other schedule. As in PyTorch, a reduction that would not lower the rate is not made:
+    once the inner schedule's largest rate times the scale is down at ``min_lr``, ``observe`` neither shrinks
+    the scale nor counts or reports a reduction (patience and cooldown restart all the same).
     """
 
     fields = ("inner", "factor", "patience", "min_lr", "threshold", "mode", "cooldown")
@@ -207,12 +242,28 @@ class ReduceOnPlateau(Schedule):
         cooldown: int = 0,
     ) -> None:
         self.inner = inner if isinstance(inner, Schedule) else Constant(inner)
-        self.factor = check_range("factor", factor, 0.0, 1.0, low_open=True, high_open=True, owner="ReduceOnPlateau")
+        self.factor = check_range(
+            "factor",
+            factor,
+            0.0,
+            1.0,
+            low_open=True,
+            high_open=True,
+            owner="ReduceOnPlateau",
+            hint="e.g. 0.1 (PyTorch's default) or 0.5 for gentler cuts",
+        )
         if not is_integer(patience) or patience < 0:
             raise ValueError(f"ReduceOnPlateau: patience={patience!r} must be an integer ≥ 0")
         self.patience = int(patience)
         self.min_lr = _check_lr("ReduceOnPlateau", "min_lr", min_lr)
-        self.threshold = check_range("threshold", threshold, 0.0, 1.0, owner="ReduceOnPlateau")
+        self.threshold = check_range(
+            "threshold",
+            threshold,
+            0.0,
+            1.0,
+            owner="ReduceOnPlateau",
+            hint="e.g. 1e-4 (PyTorch's default): the share of |best| an improvement must beat it by; 0 takes any gain",
+        )
         self.mode = check_choice("mode", mode, ("min", "max"), owner="ReduceOnPlateau")
         if not is_integer(cooldown) or cooldown < 0:
             raise ValueError(f"ReduceOnPlateau: cooldown={cooldown!r} must be an integer ≥ 0")
@@ -226,8 +277,12 @@ class ReduceOnPlateau(Schedule):
     def _value(self, t):
         return max(self.inner._value(t) * self.scale, self.min_lr)
 
+    def _peak(self):
+        return max(self.inner._peak() * self.scale, self.min_lr)
+
     def observe(self, metric: float) -> bool:
-        """Record a metric; return ``True`` when this observation reduced the learning rate."""
+        """Record a metric; return ``True`` when this observation reduced the learning rate (it lowered the
+        rate at some step: a cut that ``min_lr`` cancels entirely is not made)."""
         metric = float(metric)
         if not math.isfinite(metric):
             raise ValueError(f"ReduceOnPlateau.observe: metric={metric} is not finite")
@@ -240,11 +295,12 @@ class ReduceOnPlateau(Schedule):
             self.cooldown_left -= 1
             self.bad_observations = 0
         if self.bad_observations > self.patience:
-            self.scale *= self.factor
-            self.reductions += 1
             self.cooldown_left = self.cooldown
             self.bad_observations = 0
-            return True
+            if self.inner._peak() * self.scale > self.min_lr:  # else every rate is already at the floor
+                self.scale *= self.factor
+                self.reductions += 1
+                return True
         return False
 
     def _improves(self, metric: float) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from descentlab.optim._base import Optimizer
-from descentlab.optim._validation import check_choice, check_range
+from descentlab.optim._validation import check_bool, check_choice, check_range
 
 MOMENTUM_FORMS = ("ewa", "heavy_ball", "sutskever")
 
@@ -27,7 +27,8 @@ def gd_rule(theta, g, lr, weight_decay):
 def heavy_ball_rule(theta, g, v, lr, beta, grad_scale, weight_decay):
     """Polyak's heavy ball (PyTorch SGD).  g ← g + λθ ;  v ← βv + c·g ;  θ ← θ − α v
 
-    c = 1 at the first step and 1 − dampening after it, which is how PyTorch seeds the buffer.
+    c = 1 at the first step and 1 − dampening after it, which is how PyTorch seeds the buffer; c = 1 always
+    when β = 0, where PyTorch keeps no buffer and so never dampens (the step is then plain gradient descent).
     """
     g = g + weight_decay * theta
     v = beta * v + grad_scale * g
@@ -102,7 +103,7 @@ class Momentum(Optimizer):
     """Momentum in three equivalent-looking forms (``form``):
 
     * ``"heavy_ball"`` (PyTorch's SGD momentum, the default):  v ← βv + (1 − d) g ;  θ ← θ − α v
-      (v ← g at the first step; d is ``dampening``).
+      (v ← g at the first step; d is ``dampening``, ignored when β = 0 as ``torch.optim.SGD`` does).
     * ``"ewa"`` (the course's exponentially weighted average):  v ← βv + (1 − β) g ;  θ ← θ − α v̂,
       v̂ = v / (1 − βᵗ) with ``bias_correction=True``, v̂ = v otherwise.
     * ``"sutskever"`` (learning rate inside the velocity):  v ← βv − α g ;  θ ← θ + v.
@@ -134,21 +135,42 @@ class Momentum(Optimizer):
         super().__init__(lr, nonfinite=nonfinite)
         self.beta = _check_beta("Momentum", "beta", beta)
         self.form = check_choice("form", form, MOMENTUM_FORMS, owner="Momentum")
-        self.dampening = check_range("dampening", dampening, 0.0, 1.0, owner="Momentum")
-        self.bias_correction = bool(bias_correction)
+        self.dampening = check_range(
+            "dampening",
+            dampening,
+            0.0,
+            1.0,
+            owner="Momentum",
+            hint="it scales each new gradient by 1 − dampening; 0 is PyTorch's default, 0.1 damps a little",
+        )
+        self.bias_correction = check_bool("bias_correction", bias_correction, owner="Momentum")
         self.weight_decay = _check_weight_decay("Momentum", weight_decay)
         if self.dampening and form != "heavy_ball":
-            raise ValueError(f"Momentum: dampening={dampening} applies to form='heavy_ball' only, not {form!r}")
+            raise ValueError(
+                f"Momentum: dampening={dampening} applies to form='heavy_ball' only, not {form!r}; use "
+                f"form='heavy_ball', or keep dampening=0 with form={form!r}"
+            )
         if self.bias_correction and form != "ewa":
-            raise ValueError(f"Momentum: bias_correction=True applies to form='ewa' only, not {form!r}")
+            raise ValueError(
+                f"Momentum: bias_correction=True applies to form='ewa' only, not {form!r}; use form='ewa', or "
+                f"bias_correction=False with form={form!r}"
+            )
 
     def _rule(self):
         return {"heavy_ball": heavy_ball_rule, "ewa": ewa_momentum_rule, "sutskever": sutskever_rule}[self.form]
 
+    def _state_layout(self):
+        # The forms keep different multiples of one velocity (EWA: (1 − β)·v, Sutskever: −α·v).
+        return {**super()._state_layout(), "velocity form": self.form}
+
+    def _grad_scale(self, t: int) -> float:
+        """c of the heavy-ball rule at step t: 1 at the first step and without momentum, 1 − dampening else."""
+        return 1.0 if t == 1 or self.beta == 0 else 1.0 - self.dampening
+
     def _hyper(self):
         t = self.state.step
         if self.form == "heavy_ball":
-            return (self.lr, self.beta, 1.0 if t == 1 else 1.0 - self.dampening, self.weight_decay)
+            return (self.lr, self.beta, self._grad_scale(t), self.weight_decay)
         if self.form == "ewa":
             correction = 1.0 - self.beta**t if self.bias_correction else 1.0
             return (self.lr, self.beta, correction, self.weight_decay)
@@ -163,7 +185,8 @@ class Momentum(Optimizer):
         b, a, wd = self.beta, self.lr, self.weight_decay
         g = f"g + {wd:g}·θ" if wd else "g"
         if self.form == "heavy_ball":
-            return [f"v ← {b:g}·v + {1 - self.dampening:g}·({g})   (v ← g at t = 1)", f"θ ← θ − {a:g}·v"]
+            after_first = self._grad_scale(t=2)
+            return [f"v ← {b:g}·v + {after_first:g}·({g})   (v ← g at t = 1)", f"θ ← θ − {a:g}·v"]
         if self.form == "sutskever":
             return [f"v ← {b:g}·v − {a:g}·({g})", "θ ← θ + v"]
         lines = [f"v ← {b:g}·v + {1 - b:g}·({g})"]

@@ -13,10 +13,11 @@ from descentlab.optim._base import Optimizer
 
 @dataclass
 class Trace:
-    """Per-step records: ``step``, ``lr``, ``eps`` (for the optimizers that have one), ``theta`` (before),
-    ``g``, each state array and its bias-corrected version after the step (``velocity``, ``m``, ``m_hat`` …),
-    the arrays given to the step (``hessian`` for Newton), the ``update`` Δθ and the ``effective_step``
-    |Δθ| / |g| per coordinate (how far the optimizer moved per unit of gradient)."""
+    """Per-step records: ``step``, ``lr`` (the rate the step used: α, or AdaGrad's decayed
+    α / (1 + (t − 1)·lr_decay)), ``eps`` (for the optimizers that have one), ``theta`` (before), ``g``, each
+    state array and its bias-corrected version after the step (``velocity``, ``m``, ``m_hat`` …), the arrays
+    given to the step (``hessian`` for Newton), the ``update`` Δθ and the ``effective_step`` |Δθ| / |g| per
+    coordinate (how far the optimizer moved per unit of gradient)."""
 
     optimizer: str
     rows: list[dict[str, np.ndarray | float | int]] = field(default_factory=list)
@@ -82,7 +83,7 @@ def trace(
         update = theta - before
         with np.errstate(divide="ignore", invalid="ignore"):
             effective = np.where(g != 0, np.abs(update) / np.abs(g), 0.0)
-        row: dict[str, np.ndarray | float | int] = {"step": t + 1, "lr": runner.lr}
+        row: dict[str, np.ndarray | float | int] = {"step": t + 1, "lr": runner._step_lr()}
         if "eps" in hyperparameters:
             row["eps"] = hyperparameters["eps"]
         row.update({"theta": before, "g": g})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -43,7 +45,9 @@ ERROR_CASES = {
     # inputs
     "X/y lengths differ": (lambda: softmax_net().loss_and_grad(X, LABELS[:9], loss="ce"), ValueError, "same length"),
     "X too narrow": (lambda: softmax_net().loss_and_grad(X[:, :3], LABELS, loss="ce"), ValueError, "3 features.*4"),
-    "X is 1-D": (lambda: softmax_net().predict(X[0]), ValueError, "2-D.*reshape"),
+    "X is 1-D": (lambda: softmax_net().predict(X[0]), ValueError, "^Network.predict: X has shape .*2-D.*reshape"),
+    "X is 1-D, sigmoid": (lambda: sigmoid_net().predict(X[0]), ValueError, "^Network.predict: X has shape"),
+    "X is 1-D, probabilities": (lambda: sigmoid_net().predict_proba(X[0]), ValueError, "^Network.predict_proba: X"),
     "X empty": (lambda: softmax_net().predict(X[:0]), ValueError, "no samples"),
     "NaN in X": (lambda: softmax_net().loss_and_grad(with_nan(), LABELS, loss="ce"), ValueError, "1 NaN"),
     "Inf in X": (lambda: sigmoid_net().predict(with_inf()), ValueError, "1 Inf"),
@@ -72,6 +76,12 @@ ERROR_CASES = {
     ),
     "ce boolean labels": (lambda: softmax_net().loss(X, LABELS > 0, loss="ce"), TypeError, "boolean"),
     "ce rows not one-hot": (lambda: softmax_net().loss(X, np.ones((10, 3)), loss="ce"), ValueError, "summing to 1"),
+    "ragged y": (
+        lambda: sigmoid_net().loss_and_grad(X, [[1], [0, 1]] + [[0]] * 8),
+        ValueError,
+        r"^Network.loss_and_grad: y must be an array of numbers, one target \(or one-hot row\) per sample with rows "
+        "of equal length",
+    ),
     "y of strings": (lambda: softmax_net().loss(X, np.array(["a"] * 10), loss="ce"), TypeError, "y has dtype"),
     "mse NaN target": (
         lambda: dl.nn.mlp([4, 2, 1], output="linear").loss(X, np.full(10, np.nan), loss="mse"),
@@ -102,6 +112,11 @@ ERROR_CASES = {
     "unknown output": (lambda: dl.nn.mlp([4, 3, 1], output="tanh"), ValueError, "'sigmoid', 'softmax', 'linear'"),
     "dropout of 1": (lambda: dl.nn.mlp([4, 3, 1], dropout=1.0), ValueError, r"dropout=1 is outside \[0, 1\)"),
     "one size only": (lambda: dl.nn.mlp([4]), ValueError, "at least the input and output"),
+    "one size only, as an array": (lambda: dl.nn.mlp(np.array([4])), ValueError, "at least the input and output"),
+    "sizes of one number": (lambda: dl.nn.mlp(4), TypeError, r"sizes=4 must be a list of layer widths .*\[2, 16, 1\]"),
+    "sizes as a string": (lambda: dl.nn.mlp("41"), TypeError, "sizes='41' must be a list of layer widths"),
+    "sizes as a 2-D array": (lambda: dl.nn.mlp(np.array([[4, 3, 1]])), TypeError, r"1-D.*shape \(1, 3\)"),
+    "float array of sizes": (lambda: dl.nn.mlp(np.array([4, 3.5, 1])), ValueError, r"sizes\[0\]=4.0 .* integer"),
     "zero width": (lambda: dl.nn.mlp([4, 0, 1]), ValueError, r"sizes\[1\]=0"),
     "integer dtype": (lambda: dl.nn.mlp([4, 3, 1], dtype="int32"), TypeError, "float32"),
     "softmax with one unit": (lambda: dl.nn.mlp([4, 3, 1], output="softmax"), ValueError, "at least 2 units"),
@@ -145,3 +160,10 @@ def test_a_failed_call_leaves_gradients_untouched() -> None:
     with pytest.raises(ValueError):
         net.loss_and_grad(X, LABELS + 5, loss="ce")
     np.testing.assert_array_equal(net.grads, grads)
+
+
+def test_inputs_too_large_for_the_dtype_are_refused_without_a_numpy_warning() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's "overflow encountered in cast" would come first
+        with pytest.raises(ValueError, match=r"^Network.predict: X holds 0 NaN and 8 Inf entries \(as float32\)"):
+            sigmoid_net().predict(np.full((2, 4), 1e300))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import descentlab as dl
-from descentlab.nn import BatchNorm, Dense, Dropout, Network, ReLU, Softmax, Tanh
+from descentlab.nn import BatchNorm, Dense, Dropout, LeakyReLU, Network, ReLU, Sigmoid, Softmax, Tanh
 
 
 def _data(n=32, d=4, k=3, seed=0, dtype=np.float32):
@@ -208,3 +208,49 @@ def test_the_callers_array_survives_networks_without_buffers_of_their_own() -> N
     net.loss(X, y, loss="ce")  # the fused loss overwrites the logits it is given
     net.predict_proba(X)
     np.testing.assert_array_equal(X, copy)
+
+
+# Layers that hand their input on unchanged (dropout at inference or of rate 0, any number of them) and then
+# an activation that works in place: the activation must not write into the caller's X.
+PASS_THROUGH_STACKS = {
+    "dropout, tanh": lambda: [Dropout(0.2), Tanh(), Dense(4, 8), ReLU(), Dense(8, 1), Sigmoid()],
+    "dropout 0, relu": lambda: [Dropout(0.0), ReLU(), Dense(4, 1), Sigmoid()],
+    "two dropouts, tanh": lambda: [Dropout(0.0), Dropout(0.3), Tanh(), Dense(4, 1), Sigmoid()],
+    "dropout 0, batch norm, leaky relu": lambda: [Dropout(0.0), BatchNorm(4), LeakyReLU(), Dense(4, 1), Sigmoid()],
+}
+CALLS = {
+    "fit": lambda net, X, y: dl.fit(net, X, y, epochs=2, batch_size=8, progress=False),
+    "fit full batch": lambda net, X, y: dl.fit(net, X, y, epochs=2, batch_size=None, progress=False),
+    "predict": lambda net, X, y: net.predict(X),
+    "predict_proba": lambda net, X, y: net.predict_proba(X),
+    "forward": lambda net, X, y: net.forward(X, training=True),
+    "loss": lambda net, X, y: net.loss(X, y),
+    "loss_and_grad": lambda net, X, y: net.loss_and_grad(X, y),
+    "evaluate": lambda net, X, y: dl.train.evaluate(net, X, y),
+}
+
+
+@pytest.mark.parametrize("call", CALLS)
+@pytest.mark.parametrize("stack", PASS_THROUGH_STACKS)
+def test_in_place_layers_after_pass_through_layers_leave_the_callers_X_intact(stack: str, call: str) -> None:
+    X, _ = _data(n=32)  # float32: the network's dtype, so no conversion copy protects X
+    y = (X[:, 0] > 0).astype(int)
+    copy = X.copy()
+    CALLS[call](Network(PASS_THROUGH_STACKS[stack](), input_dim=4), X, y)
+    np.testing.assert_array_equal(X, copy)
+
+
+def test_a_network_that_starts_with_a_dense_layer_never_copies_X() -> None:
+    net = dl.nn.mlp([4, 8, 1], dropout=0.2, batch_norm=True)
+    X, _ = _data()
+    y = (X[:, 0] > 0).astype(int)
+    net.loss_and_grad(X, y)
+    net.predict(X)
+    assert not any(key == "input" for key, _ in net._scratch_buffers)
+
+
+def test_mlp_takes_its_sizes_as_a_list_tuple_or_integer_array() -> None:
+    reference = dl.nn.mlp([4, 3, 1], seed=1)
+    for sizes in ((4, 3, 1), np.array([4, 3, 1]), np.array([4, 3, 1], dtype=np.int32)):
+        net = dl.nn.mlp(sizes, seed=1)
+        assert repr(net) == repr(reference) and np.array_equal(net.params, reference.params)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import subprocess
 import sys
 
 import numpy as np
@@ -117,3 +118,64 @@ def test_estimators_train_without_a_progress_bar_even_on_a_terminal(monkeypatch)
     DescentClassifier(hidden_layer_sizes=(4,), epochs=3, random_state=0).fit(X, y)
     DescentRegressor(hidden_layer_sizes=(4,), epochs=3, random_state=0).fit(X, y.astype(float))
     assert out.getvalue() == ""
+
+
+@pytest.mark.parametrize(
+    ("parameters", "error", "message"),
+    [
+        ({"hidden_layer_sizes": "10"}, TypeError, r"hidden_layer_sizes='10' must be a tuple of positive integers"),
+        ({"hidden_layer_sizes": (10.7,)}, TypeError, r"hidden_layer_sizes=\(10.7,\) must be a tuple of positive"),
+        ({"hidden_layer_sizes": (8, 0)}, ValueError, r"hidden_layer_sizes=\(8, 0\) .* widths ≥ 1 .*\(64, 32\)"),
+        (
+            {"early_stopping": True},
+            TypeError,
+            r"early_stopping=True is not a switch here but a patience: .*e.g. early_stopping=10",
+        ),
+        ({"early_stopping": 2.5}, TypeError, r"early_stopping=2.5 .* patience"),
+        ({"early_stopping": 0}, ValueError, r"early_stopping=0 must be an integer patience ≥ 1"),
+        (
+            {"early_stopping": 3, "validation_fraction": 1.5},
+            ValueError,
+            r"validation_fraction=1.5 must lie in \(0, 1\)",
+        ),
+        (
+            {"early_stopping": 3, "validation_fraction": 0.001},
+            ValueError,
+            r"validation_fraction=0.001 of the 60 training samples holds out none .*raise it to at least 0.0167",
+        ),
+        (
+            {"early_stopping": 3, "validation_fraction": 0.999},
+            ValueError,
+            r"validation_fraction=0.999 of the 60 training samples holds out all of them .*lower it",
+        ),
+    ],
+)
+def test_estimator_parameters_are_checked_in_fit_with_their_own_names(parameters, error, message):
+    X, y = dl.data.blobs(n_samples=60, seed=0)
+    for estimator in (DescentClassifier, DescentRegressor):
+        model = estimator(epochs=1, random_state=0, **parameters)  # __init__ only stores
+        with pytest.raises(error, match=f"^{estimator.__name__}: {message}"):
+            model.fit(X, y)
+
+
+def test_hidden_layer_sizes_may_be_one_integer_or_an_integer_array():
+    X, y = dl.data.blobs(n_samples=60, seed=0)
+    for sizes in (4, np.int64(4), np.array([4])):
+        model = DescentClassifier(hidden_layer_sizes=sizes, epochs=1, random_state=0).fit(X, y)
+        assert model.net_.layers[0].fan_out == 4
+
+
+def test_binary_predict_breaks_the_tie_at_one_half_as_the_network_does():
+    X, y = dl.data.moons(n_samples=40, seed=0)
+    labels = np.array(["no", "yes"])[y]
+    model = DescentClassifier(hidden_layer_sizes=(4,), epochs=1, random_state=0).fit(X, labels)
+    model.net_.params[...] = 0.0  # every logit 0: p = σ(0) = 0.5 exactly
+    assert np.all(model.predict_proba(X) == 0.5)
+    assert np.all(model.net_.predict(X) == 1)
+    assert np.all(model.predict(X) == "yes")
+
+
+def test_the_estimators_module_is_an_attribute_after_a_plain_import():
+    script = "import descentlab as dl\nassert dl.sklearn.DescentClassifier().epochs == 200\n"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

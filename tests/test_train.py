@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import subprocess
 import sys
 
 import numpy as np
@@ -155,6 +156,32 @@ def test_reduce_on_plateau_observes_the_validation_loss(moons):
     assert plateau.reductions >= 3
     assert plateau(0) == pytest.approx(0.05 * 0.5**plateau.reductions)  # the rate of the next epoch
     assert np.all(np.diff(history.lr) <= 0) and np.count_nonzero(np.diff(history.lr)) >= 2
+
+
+def test_reduce_on_plateau_inside_another_schedule_is_observed(moons):
+    X, y = moons
+    plateau = schedules.ReduceOnPlateau(0.05, factor=0.5, patience=0, threshold=0.5)
+    warmed = schedules.ReduceOnPlateau(schedules.Warmup(plateau, steps=2), factor=0.5, patience=0, threshold=0.5)
+    fit(small_net(), X, y, loss="bce", optimizer="gd", epochs=6, batch_size=50, schedule=warmed)
+    assert warmed.reductions >= 3 and plateau.reductions >= 3  # every plateau of the chain observes the loss
+    assert warmed(24) == pytest.approx(0.05 * 0.5 ** (plateau.reductions + warmed.reductions))
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        lambda: schedules.ReduceOnPlateau(0.05, mode="max"),
+        lambda: schedules.Warmup(schedules.ReduceOnPlateau(0.05, mode="max"), steps=2),
+    ],
+)
+def test_reduce_on_plateau_in_max_mode_is_refused_before_training(moons, schedule):
+    X, y = moons
+    net = small_net()
+    before = net.params.copy()
+    message = r"ReduceOnPlateau\(mode='max'\).*observes the validation loss.*use mode='min'"
+    with pytest.raises(ValueError, match=message):
+        fit(net, X, y, schedule=schedule(), validation=(X, y), epochs=2)
+    assert np.array_equal(net.params, before)
 
 
 def test_resume_from_checkpoint_is_bit_identical(tmp_path, moons):
@@ -467,3 +494,26 @@ def test_a_batch_size_above_n_is_capped_at_n_with_or_without_drop_last(moons):
     assert reference_loss[-1] < reference_loss[0]
     for params, train_loss in runs.values():
         assert np.array_equal(params, reference_params) and train_loss == reference_loss
+
+
+def test_evaluate_with_the_training_l2_reproduces_the_recorded_validation_loss(moons):
+    X, y = moons
+    X_val, y_val = X[:50], y[:50]
+    net = small_net()
+    history = fit(net, X[50:], y[50:], epochs=3, l2=0.1, validation=(X_val, y_val), progress=False)
+    assert evaluate(net, X_val, y_val, l2=0.1)["loss"] == history.val_loss[-1]
+    assert evaluate(net, X_val, y_val)["loss"] < history.val_loss[-1]  # without the penalty
+    with pytest.raises(ValueError, match="evaluate: l2=-1 must be a finite number ≥ 0"):
+        evaluate(net, X_val, y_val, l2=-1)
+
+
+def test_submodules_are_attributes_after_a_plain_import():
+    """``import descentlab as dl; dl.train.EarlyStopping`` works without importing descentlab.train first, and
+    ``import descentlab`` itself still imports none of the lazy parts."""
+    script = (
+        "import sys, descentlab as dl\n"
+        "assert 'descentlab.train' not in sys.modules and 'descentlab.nn' not in sys.modules\n"
+        "assert dl.train.EarlyStopping(patience=2).patience == 2 and callable(dl.train.evaluate)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

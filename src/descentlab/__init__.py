@@ -11,12 +11,14 @@ from descentlab import optim
 
 __version__ = "0.1.0"
 
-_LAZY_MODULES = ("nn", "data", "surfaces", "search", "plots", "experiments")
+_LAZY_MODULES = ("nn", "data", "surfaces", "search", "train", "plots", "experiments")
+#: Reachable as ``dl.sklearn`` but left out of ``__all__``: it needs scikit-learn, which ``import *`` must not.
+_LAZY_EXTRAS = ("sklearn",)
 _LAZY_NAMES = {"fit": "descentlab.train", "lr_find": "descentlab.train"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY_MODULES:
+    if name in _LAZY_MODULES or name in _LAZY_EXTRAS:
         return import_module(f"descentlab.{name}")
     if name in _LAZY_NAMES:
         return getattr(import_module(_LAZY_NAMES[name]), name)

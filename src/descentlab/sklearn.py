@@ -18,6 +18,7 @@ scikit-learn's own ``MLPClassifier`` does; ``"float32"`` trains faster).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from descentlab import nn
-from descentlab._numbers import is_integer
+from descentlab._numbers import is_integer, is_real
 from descentlab.data.preprocessing import train_val_split
 from descentlab.optim import Optimizer, make_optimizer
 from descentlab.optim.schedules import Schedule, from_config
@@ -81,6 +82,62 @@ class _DescentEstimator(BaseEstimator):
         self.dtype = dtype
         self.random_state = random_state
 
+    # -- parameters, checked in fit (scikit-learn's convention: __init__ only stores them) -------------------
+    def _hidden_sizes(self) -> list[int]:
+        """``hidden_layer_sizes`` as a list of widths: a tuple, list or 1-D array of integers ≥ 1, or one integer."""
+        owner, sizes = type(self).__name__, self.hidden_layer_sizes
+        widths = [sizes] if is_integer(sizes) else sizes
+        if isinstance(widths, np.ndarray):
+            widths = widths.tolist() if widths.ndim == 1 else None
+        if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or not all(map(is_integer, widths)):
+            raise TypeError(
+                f"{owner}: hidden_layer_sizes={sizes!r} must be a tuple of positive integers such as (64, 32), "
+                f"the widths of the hidden layers"
+            )
+        if any(width < 1 for width in widths):
+            raise ValueError(
+                f"{owner}: hidden_layer_sizes={sizes!r} must hold widths ≥ 1 (units per hidden layer), such as (64, 32)"
+            )
+        return [int(width) for width in widths]
+
+    def _early_stopping(self) -> int | EarlyStopping | None:
+        """``early_stopping``: None (or False) for none, a patience ≥ 1, or an :class:`EarlyStopping`."""
+        owner, rule = type(self).__name__, self.early_stopping
+        if rule is None or rule is False or isinstance(rule, EarlyStopping):
+            return rule or None
+        patience = (
+            "a patience: the number of epochs without improvement of the loss on validation_fraction of the "
+            "training data to wait before stopping; use e.g. early_stopping=10, an EarlyStopping(...), or None"
+        )
+        if isinstance(rule, (bool, np.bool_)):
+            raise TypeError(f"{owner}: early_stopping={rule!r} is not a switch here but {patience}")
+        if not is_integer(rule):
+            raise TypeError(f"{owner}: early_stopping={rule!r} must be {patience}")
+        if rule < 1:
+            raise ValueError(f"{owner}: early_stopping={rule!r} must be an integer patience ≥ 1 ({patience})")
+        return int(rule)
+
+    def _validation_fraction(self, n: int) -> float:
+        """``validation_fraction`` (used with early stopping): in (0, 1), holding out some of the n samples, not all."""
+        owner, fraction = type(self).__name__, self.validation_fraction
+        if not (is_real(fraction) and 0 < fraction < 1):
+            raise ValueError(
+                f"{owner}: validation_fraction={fraction!r} must lie in (0, 1): the share of the training data held "
+                f"out for early stopping, e.g. 0.1"
+            )
+        held_out = round(fraction * n)  # as train_val_split counts them
+        if held_out < 1:
+            raise ValueError(
+                f"{owner}: validation_fraction={fraction:g} of the {n} training samples holds out none for early "
+                f"stopping's validation set; raise it to at least {1 / n:.3g}"
+            )
+        if held_out == n:
+            raise ValueError(
+                f"{owner}: validation_fraction={fraction:g} of the {n} training samples holds out all of them for "
+                f"early stopping's validation set, leaving none to train on; lower it, e.g. to 0.1"
+            )
+        return float(fraction)
+
     # -- pieces ------------------------------------------------------------------------------------------
     def _make_optimizer(self) -> Optimizer:
         """A fresh optimizer: by name with ``lr``, or a stateless copy of the given object (its own lr)."""
@@ -93,21 +150,13 @@ class _DescentEstimator(BaseEstimator):
             f"got {self.optimizer!r}"
         )
 
-    def _hidden_sizes(self) -> list[int]:
-        sizes = self.hidden_layer_sizes
-        if is_integer(sizes):
-            sizes = (sizes,)
-        try:
-            return [int(size) for size in sizes]
-        except TypeError as error:
-            raise ValueError(
-                f"{type(self).__name__}: hidden_layer_sizes={sizes!r} must be a tuple of layer widths, e.g. (64, 32)"
-            ) from error
-
     def _train(self, X: np.ndarray, targets: np.ndarray, output: str, width: int, loss: str, stratify: bool) -> None:
+        hidden_sizes = self._hidden_sizes()
+        early_stopping = self._early_stopping()
+        validation_fraction = self._validation_fraction(X.shape[0]) if early_stopping is not None else None
         seed = _seed_from(self.random_state)
         self.net_ = nn.mlp(
-            [X.shape[1], *self._hidden_sizes(), width],
+            [X.shape[1], *hidden_sizes, width],
             activation=self.activation,
             output=output,
             init=self.init,
@@ -117,9 +166,9 @@ class _DescentEstimator(BaseEstimator):
         self.optimizer_ = self._make_optimizer()
         schedule = None if self.schedule is None else from_config(self.schedule.config())
         validation = None
-        if self.early_stopping not in (None, False):
+        if validation_fraction is not None:
             (X, targets), validation = train_val_split(
-                X, targets, fraction=self.validation_fraction, stratify=stratify, seed=seed
+                X, targets, fraction=validation_fraction, stratify=stratify, seed=seed
             )
         self.history_: History = fit(
             self.net_,
@@ -131,7 +180,7 @@ class _DescentEstimator(BaseEstimator):
             batch_size=self.batch_size,
             schedule=schedule,
             validation=validation,
-            early_stopping=self.early_stopping,
+            early_stopping=early_stopping,
             seed=seed % (2**63),
             l2=self.l2,
             diagnostics=False,
@@ -178,9 +227,9 @@ class DescentClassifier(ClassifierMixin, _DescentEstimator):
     ``sigmoid``, ``leaky_relu`` …), ``optimizer`` (a name such as ``"adam"`` with learning rate ``lr``, or a
     :mod:`descentlab.optim` optimizer object, copied without its state at each fit), ``batch_size``
     (``None`` full batch, ``1`` stochastic), ``epochs``, ``init`` (weight initialization), ``schedule``
-    (a learning-rate schedule, copied at each fit), ``early_stopping`` (a patience or
-    :class:`descentlab.train.EarlyStopping`; it holds out ``validation_fraction`` of the training data,
-    stratified), ``l2`` (penalty λ/2·‖W‖²), ``dtype`` and ``random_state``.
+    (a learning-rate schedule, copied at each fit), ``early_stopping`` (a patience in epochs such as 10,
+    not a switch, or a :class:`descentlab.train.EarlyStopping`; it holds out ``validation_fraction`` of the
+    training data, stratified), ``l2`` (penalty λ/2·‖W‖²), ``dtype`` and ``random_state``.
     """
 
     def fit(self, X: Any, y: Any) -> DescentClassifier:
@@ -208,9 +257,11 @@ class DescentClassifier(ClassifierMixin, _DescentEstimator):
         return probabilities
 
     def predict(self, X: Any) -> np.ndarray:
-        """The most probable class of each sample (labels from ``classes_``)."""
+        """The most probable class of each sample (labels from ``classes_``), by the network's own rule: for two
+        classes ``classes_[1]`` when p ≥ 0.5 (the tie p = 0.5 included, as ``fit``'s accuracy counts it)."""
         check_is_fitted(self)
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        return self.classes_[self.net_.predict(X)]
 
 
 class DescentRegressor(RegressorMixin, _DescentEstimator):

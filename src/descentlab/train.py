@@ -307,6 +307,22 @@ def _check_int(name: str, value: Any, low: int, owner: str) -> int:
     return int(value)
 
 
+def _plateaus(schedule: Schedule | None, owner: str) -> list[ReduceOnPlateau]:
+    """Every :class:`ReduceOnPlateau` in the chain ``schedule``, ``schedule.inner``, … (fit observes each)."""
+    found = []
+    while isinstance(schedule, Schedule):
+        if isinstance(schedule, ReduceOnPlateau):
+            if schedule.mode != "min":
+                raise ValueError(
+                    f"{owner}: the schedule holds ReduceOnPlateau(mode={schedule.mode!r}), but fit observes the "
+                    f"validation loss after each epoch (the training loss without validation), which improves "
+                    f"downwards; use mode='min'"
+                )
+            found.append(schedule)
+        schedule = getattr(schedule, "inner", None)
+    return found
+
+
 def _early_stopping(early_stopping: Any, has_validation: bool, owner: str) -> EarlyStopping | None:
     if early_stopping is None or early_stopping is False:
         return None
@@ -410,8 +426,9 @@ def fit(
         batch_size: ``None`` full batch, ``1`` stochastic, ``k`` mini-batch; see :func:`descentlab.data.batches`.
         schedule: sets ``optimizer.lr = schedule(t)`` before every step; with ``schedule_unit="step"`` t is the
             global step count (``epoch · steps_per_epoch + i``, so resuming keeps it), with ``"epoch"`` t is
-            the epoch number and the rate is set once per epoch. A :class:`ReduceOnPlateau` schedule also
-            ``observe``\\ s the validation loss (the training loss without validation) after every epoch.
+            the epoch number and the rate is set once per epoch. Each :class:`ReduceOnPlateau` in the schedule
+            (itself, or nested as the ``inner`` schedule of another) ``observe``\\ s the validation loss (the
+            training loss without validation) after every epoch; it must therefore have ``mode="min"``.
         clip_norm, clip_value: clip the gradient by global norm or by value before each step.
         validation: ``(X_val, y_val)`` evaluated in inference mode after every epoch.
         early_stopping: a patience (int) or :class:`EarlyStopping`.
@@ -458,6 +475,7 @@ def fit(
         raise TypeError(
             f"{owner}: schedule must be a descentlab.optim.schedules schedule, got {type(schedule).__name__}"
         )
+    plateaus = _plateaus(schedule, owner)
     if schedule_unit not in SCHEDULE_UNITS:
         raise ValueError(f"{owner}: schedule_unit={schedule_unit!r} is not one of 'step', 'epoch'")
     clip_norm = _check_clip("clip_norm", clip_norm, owner)
@@ -612,8 +630,9 @@ def fit(
                 if classification or diagnostics:
                     _record_probe(history, net, X[probe], Y[probe], classification, diagnostics)
                 metric = history.val_loss[-1] if validation is not None else history.train_loss[-1]
-                if isinstance(schedule, ReduceOnPlateau) and math.isfinite(metric):
-                    schedule.observe(metric)
+                if math.isfinite(metric):
+                    for plateau in plateaus:
+                        plateau.observe(metric)
 
                 stop_reason = "" if tracker is None else tracker.update(history, net)
                 for callback in callbacks:
@@ -787,13 +806,19 @@ class _ProgressBar:
 
 
 # -- evaluation -----------------------------------------------------------------------------------------------
-def evaluate(net: Network, X: Any, y: Any, loss: str | Loss = "bce") -> dict[str, float]:
-    """Loss (inference mode) and, for ``bce``/``ce``, accuracy of ``net`` on (X, y)."""
+def evaluate(net: Network, X: Any, y: Any, loss: str | Loss = "bce", *, l2: float = 0.0) -> dict[str, float]:
+    """Loss (inference mode) and, for ``bce``/``ce``, accuracy of ``net`` on (X, y).
+
+    ``l2 = λ`` adds the penalty (λ/2)Σ‖W‖² to the loss, as :func:`fit` does: after ``fit(..., l2=λ,
+    validation=(X_val, y_val))``, ``evaluate(net, X_val, y_val, l2=λ)["loss"]`` is ``history.val_loss[-1]``
+    (for the final weights). The default 0 gives the data loss alone.
+    """
     owner = "evaluate"
     loss_fn = _check_loss(loss, net, owner)
+    l2 = _check_l2(l2, owner)
     X = _check_features("X", X, net, owner, use="evaluating")
     Y = _check_targets("y", y, X.shape[0], loss_fn, net, owner)
-    out = {"loss": net.loss(X, Y, loss=loss_fn.name)}
+    out = {"loss": net.loss(X, Y, loss=loss_fn.name, l2=l2)}
     if loss_fn.name in CLASSIFICATION_LOSSES:
         out["accuracy"] = _accuracy(net.forward(X), Y, net.output)
     return out

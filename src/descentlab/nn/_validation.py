@@ -102,7 +102,8 @@ def check_inputs(
     if X.shape[0] == 0:
         raise ValueError(f"{owner}: {name} has no samples (shape {X.shape})")
     if X.dtype != dtype:
-        X = X.astype(dtype)
+        with np.errstate(over="ignore"):  # values beyond the dtype's range become ±Inf, refused just below
+            X = X.astype(dtype)
     if not all_finite(X):
         n_nan = int(np.isnan(X).sum())
         n_inf = int(np.isinf(X).sum())

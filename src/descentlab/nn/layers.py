@@ -31,7 +31,8 @@ from descentlab.nn.initializers import Initializer, get_initializer, initializer
 class Layer:
     """Base class: parameter declaration, per-batch-size buffers, configuration for checkpoints."""
 
-    #: Runs in place on its input buffer (the network copies a user's X before such a first layer).
+    #: Runs in place on its input buffer (the network copies a user's X before such a layer when the layers
+    #: before it, if any, handed X on unchanged).
     in_place: ClassVar[bool] = False
     #: Parameters that the L2 penalty λ/2·‖·‖² applies to (weights, never biases or BN's γ, β).
     decayed: ClassVar[tuple[str, ...]] = ()

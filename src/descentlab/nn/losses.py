@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from descentlab.nn._validation import all_finite
+from descentlab.nn._validation import all_finite, as_array
 from descentlab.nn.layers import Activation
 
 Scratch = Callable[[str, tuple[int, ...]], np.ndarray]
@@ -39,7 +39,7 @@ class Targets:
 
 
 def _as_array(y: Any, owner: str) -> np.ndarray:
-    y = np.asarray(y)
+    y = as_array("y", y, owner=owner, expected="an array of numbers, one target (or one-hot row) per sample")
     if y.dtype.kind not in "biuf":
         raise TypeError(f"{owner}: y has dtype {y.dtype}; expected numbers (labels or target values)")
     return y

@@ -262,16 +262,22 @@ class Network:
         fused = kernels(self.dtype)
         for layer in self.layers:
             layer.fused = fused
+        # Layers may hand X on unchanged (dropout at inference or of rate 0); until one writes a buffer of its own,
+        # ``a`` is still the caller's array, which an in-place layer, or the loss on the logits, must not overwrite.
+        # It is copied only then: a network that starts with a Dense layer never copies X.
         a = X
-        if self._body and self._body[0].in_place:
-            a = self._scratch("input", X.shape)
-            np.copyto(a, X)
         for layer in self._body:
+            if layer.in_place and np.may_share_memory(a, X):
+                a = self._input_copy(X)
             a = layer.forward(a, training)
-        if a is X:  # no layer wrote a buffer of its own (dropout alone, at inference): keep the caller's X intact
-            a = self._scratch("input", X.shape)
-            np.copyto(a, X)
+        if np.may_share_memory(a, X):
+            a = self._input_copy(X)
         return a
+
+    def _input_copy(self, X: np.ndarray) -> np.ndarray:
+        copy = self._scratch("input", X.shape)
+        np.copyto(copy, X)
+        return copy
 
     def _backward(self, delta: np.ndarray) -> None:
         first = self._first_parametrized
@@ -356,6 +362,10 @@ class Network:
                 "Network.predict_proba: this network has a linear output (no probabilities); use predict()"
             )
         X = check_inputs(X, self.input_dim, self.dtype, owner="Network.predict_proba", use="predicting")
+        return self._probabilities(X)
+
+    def _probabilities(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`predict_proba` on inputs already checked, for a sigmoid or softmax output."""
         probabilities = self._forward(X, training=False).copy()
         self._output_layer.forward(probabilities, training=False)
         return probabilities[:, 0] if self.output_dim == 1 else probabilities
@@ -365,11 +375,11 @@ class Network:
 
         Shape (n,) for one output unit or a softmax; (n, outputs) for multi-label sigmoid or multi-output linear.
         """
+        X = check_inputs(X, self.input_dim, self.dtype, owner="Network.predict", use="predicting")
         if self.output == "linear":
-            X = check_inputs(X, self.input_dim, self.dtype, owner="Network.predict", use="predicting")
             values = self._forward(X, training=False).copy()
             return values[:, 0] if self.output_dim == 1 else values
-        probabilities = self.predict_proba(X)
+        probabilities = self._probabilities(X)
         if self.output == "softmax":
             return np.argmax(probabilities, axis=1)
         return (probabilities >= 0.5).astype(np.intp)
@@ -419,7 +429,7 @@ class Network:
 
 
 def mlp(
-    sizes: Sequence[int],
+    sizes: Sequence[int] | np.ndarray,
     activation: str = "relu",
     output: str = "sigmoid",
     init: str | Initializer = "he",
@@ -428,7 +438,7 @@ def mlp(
     dropout: float = 0.0,
     dtype: str | np.dtype = "float32",
 ) -> Network:
-    """A multilayer perceptron ``sizes = [n_x, n_h1, …, n_y]``.
+    """A multilayer perceptron ``sizes = [n_x, n_h1, …, n_y]`` (a list, tuple or 1-D integer array).
 
     Each hidden block is Dense → [BatchNorm] → activation → [Dropout]; the head is Dense → output activation.
     With ``batch_norm`` the hidden Dense layers have no bias (β replaces it). Example::
@@ -436,7 +446,18 @@ def mlp(
         net = dl.nn.mlp([2, 16, 16, 1], activation="relu", output="sigmoid", init="he", seed=0)
     """
     owner = "mlp"
-    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or len(sizes) < 2:
+    if isinstance(sizes, np.ndarray):
+        if sizes.ndim != 1:
+            raise TypeError(
+                f"{owner}: sizes must be a 1-D list of layer widths such as [2, 16, 1], got an array of shape "
+                f"{sizes.shape}"
+            )
+        sizes = sizes.tolist()
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+        raise TypeError(
+            f"{owner}: sizes={sizes!r} must be a list of layer widths [input, hidden…, output] such as [2, 16, 1]"
+        )
+    if len(sizes) < 2:
         raise ValueError(f"{owner}: sizes={sizes!r} must list at least the input and output widths, e.g. [2, 16, 1]")
     sizes = [check_positive_int(f"sizes[{i}]", size, owner=owner) for i, size in enumerate(sizes)]
     check_choice("activation", activation, ACTIVATIONS, owner=owner)

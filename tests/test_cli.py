@@ -210,3 +210,28 @@ def test_race_says_when_newton_stops_at_a_maximum(tmp_path):
     assert runs["Newton (lr=1)"]["status"] == "stationary point, not a minimum"
     assert runs["Adam (lr=0.05)"]["status"] == "finished"
     assert "not a minimum" in result.output
+
+
+def test_train_refuses_an_out_that_is_a_file_before_training(tmp_path, monkeypatch):
+    from descentlab import studies
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the --out check must come before training")
+
+    monkeypatch.setattr(studies, "train_dataset", no_training)
+    existing = tmp_path / "notes.txt"
+    existing.write_text("keep me")
+    for out in (existing, existing / "run"):
+        result = runner.invoke(app, ["train", "xor", "--epochs", "1", "--out", str(out)])
+        assert result.exit_code == 1
+        line = one_line_error(result)
+        assert f"--out {out}" in line and "is a file" in line and "choose" in line
+    assert existing.read_text() == "keep me"
+
+
+def test_race_refuses_an_optimizer_named_twice(tmp_path):
+    out = tmp_path / "race.png"
+    result = runner.invoke(app, ["race", "booth", "--optimizers", "adam,gd,adam", "--steps", "5", "--out", str(out)])
+    assert result.exit_code == 1
+    assert "'adam' is named twice" in one_line_error(result)
+    assert not out.exists()

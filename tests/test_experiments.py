@@ -253,7 +253,7 @@ def test_store_records_each_run_once_and_rolls_back_partial_writes(tmp_path):
     task = spec.tasks()[0]
     result = execute_run(task.to_dict())
     with Store(tmp_path / "s.sqlite") as store:
-        store.begin_sweep(spec, [t.key for t in spec.tasks()])
+        store.begin_sweep(spec, spec.tasks())
         assert store.record(result, executor="local")
         assert not store.record(result, executor="local")
         broken = json.loads(json.dumps(result))
@@ -491,7 +491,7 @@ def test_compare_says_when_it_skips_runs_stored_as_failed(tmp_path):
     spec, db = parse_spec(TINY), tmp_path / "r.sqlite"
     (tmp_path / "tiny.toml").write_text(TINY)
     with Store(db) as store:
-        store.begin_sweep(spec, [t.key for t in spec.tasks()])
+        store.begin_sweep(spec, spec.tasks())
         for task in spec.tasks()[:3]:
             store.record(execute_run(task.to_dict()) | {"status": "failed", "error": "boom"}, executor="local")
     app = typer.Typer()
@@ -523,3 +523,135 @@ def test_seeds_on_a_noise_free_surface_are_warned_about_and_get_no_interval(tmp_
     assert problem.deterministic
     assert {row["95% CI"] for row in rows} == {"n/a (deterministic: every seed gives the same run)"}
     assert [row["vs #1"] for row in rows[1:]] == ["n/a (deterministic)"] * (len(rows) - 1)
+
+
+# -- duplicates, warnings, reports of what is missing, dataset divergence -------------------------------------
+def test_a_repeated_choice_is_a_spec_error_naming_its_line():
+    text = TINY.replace("{ lr = { log_uniform = [1e-4, 1e-3], points = 2 } }", "{ lr = [0.01, 0.02, 0.01] }")
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, source="dup.toml")
+    message = str(info.value)
+    assert message.startswith(f"dup.toml:{line_of(text, '[0.01, 0.02, 0.01]')}: optimizers.gd.space.lr: ")
+    assert "0.01 is listed twice" in message
+
+
+DRAWS_TWICE = """\
+name = "draws"
+[problems.booth]
+surface = "booth"
+steps = 10
+[optimizers.adam]
+search = "random"
+trials = 4
+space = { lr = [0.01, 0.1] }
+"""
+
+
+def test_a_random_search_drawing_a_configuration_twice_runs_it_once_and_says_so(tmp_path):
+    spec = parse_spec(DRAWS_TWICE, source="draws.toml")
+    (optimizer,) = spec.optimizers
+    assert sorted(c["lr"] for c in optimizer.configs(spec.search_seed)) == [0.01, 0.1]
+    assert [t.trial for t in spec.tasks()] == [0, 1]
+    (warning,) = spec.warnings
+    assert warning.startswith(f"draws.toml:{line_of(DRAWS_TWICE, '[optimizers.adam]')}: optimizers.adam: ")
+    assert "drew 4 configurations, 2 distinct" in warning
+    with Store(tmp_path / "s.sqlite") as store:
+        outcome = run_sweep(spec, store, LocalExecutor(1))
+    assert (outcome.ran, outcome.failed) == (2, 0)
+
+
+def test_a_metric_no_problem_can_fill_is_warned_about():
+    text = TINY.replace('metrics = ["final_loss"', 'metrics = ["val_acc", "final_loss"')
+    (warning,) = parse_spec(text, source="s.toml").warnings
+    assert warning.startswith(f"s.toml:{line_of(text, 'metrics =')}: metrics: ")
+    assert "'val_acc'" in warning and "dataset" in warning
+
+
+def test_the_ray_executor_checks_its_cpus_before_importing_ray(monkeypatch):
+    from descentlab.experiments import RayExecutor, make_executor
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # importing Ray now fails: a check must come first
+    for bad in (0, -2, 1.5, "2"):
+        with pytest.raises(ValueError, match=rf"num_cpus={bad!r} must be a positive integer"):
+            RayExecutor(num_cpus=bad)
+    with pytest.raises(ValueError, match="num_cpus=0"):
+        make_executor("ray", jobs=0)
+    with pytest.raises(ValueError, match="max_in_flight=0"):
+        RayExecutor(max_in_flight=0)
+
+
+KEPT_FEW = """\
+name = "few"
+seeds = [0, 1]
+metrics = ["final_loss"]
+
+[problems.near]
+surface = "booth"
+steps = 200
+start_noise = 0.1
+target = { loss = 1e-3 }
+
+[problems.far]
+surface = "booth"
+steps = 5
+start_noise = 0.1
+target = { loss = 1e-3 }
+
+[problems.free]
+surface = "booth"
+steps = 20
+start_noise = 0.1
+
+[optimizers.gd]
+space = { lr = 0.02 }
+"""
+
+
+def test_steps_to_target_says_not_kept_no_target_and_not_reached_apart(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        run_sweep(parse_spec(KEPT_FEW), store, LocalExecutor(1))
+        not_kept = {p.problem: ranking_rows(p)[0] for p in summarize(store).problems}
+        every = KEPT_FEW.replace('metrics = ["final_loss"]\n', "")
+        run_sweep(parse_spec(every), store, LocalExecutor(1))
+        kept = {p.problem: ranking_rows(p)[0] for p in summarize(store).problems}
+    assert float(not_kept["near"]["final_loss (geometric mean)"]) < 1e-6, "far below the target"
+    assert not_kept["near"]["steps to target"] == not_kept["near"]["seconds to target"] == "n/a (not kept)"
+    assert kept["free"]["steps to target"] == kept["free"]["seconds to target"] == "n/a (no target)"
+    assert kept["far"]["steps to target"] == "not reached (0/2)"
+    assert kept["far"]["seconds to target"] == "not reached"
+    assert re.fullmatch(r"[\d.]+ \(2/2\)", kept["near"]["steps to target"]), "the median over the seeds"
+
+
+FAILS = """\
+name = "fails"
+[problems.saddle]
+surface = "monkey_saddle"
+steps = 30
+start = [0.0, 0.0]
+[optimizers.newton]
+space = { damping = 0.0 }
+[optimizers.gd]
+space = { lr = 0.01 }
+"""
+
+
+def test_a_failed_run_is_reported_as_failed_not_diverged(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        run_sweep(parse_spec(FAILS), store, LocalExecutor(1))
+        (problem,) = summarize(store).problems
+    newton = next(row for row in ranking_rows(problem) if row["optimizer"] == "newton")
+    assert newton["diverged runs"] == "0/1 (+1 failed)"
+    assert newton["final_loss (mean)"] == "failed"
+    assert newton["vs #1"] == "worse (failed on a seed)"
+    assert "diverged" not in " ".join(newton.values())
+
+
+def test_a_diverging_dataset_run_records_the_steps_it_took(tmp_path):
+    text = DIGITS.replace('dataset = "digits"\nhidden = [8]\nepochs = 2', 'dataset = "moons"\nhidden = [4]\nepochs = 3')
+    task = next(t for t in parse_spec(text).tasks() if t.optimizer == "gd")
+    result = execute_run(task.to_dict())
+    assert result["status"] == "done" and result["diverged"], result["error"]
+    steps_per_epoch = -(-round(0.8 * 300) // 64)
+    assert 0 < result["steps"] < 3 * steps_per_epoch
+    assert result["curve"]["step"][-1] == result["steps"], "the curve ends where the run stopped"
+    assert result["curve"]["train_loss"][-1] is None

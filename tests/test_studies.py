@@ -119,6 +119,11 @@ def test_explain_records_adams_moments_and_a_path():
         studies.explain(optimizer="lbfgs")
 
 
+def test_race_refuses_an_optimizer_named_twice():
+    with pytest.raises(ValueError, match=r"race: optimizer 'adam' is named twice in \['adam', 'rmsprop', 'adam'\]"):
+        studies.race(quick=True, optimizers=["adam", "rmsprop", " Adam"], steps=5)
+
+
 def test_race_rejects_unknown_optimizers_with_the_known_list():
     with pytest.raises(ValueError, match="known: gd"):
         studies.race(quick=True, optimizers=["adam", "sgdx"])

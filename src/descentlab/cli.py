@@ -16,63 +16,35 @@ from __future__ import annotations
 
 import importlib
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from typer.core import TyperGroup
+
+# One-line usage errors are shared with ``python -m descentlab.experiments``; the class lives there because
+# that package, a layer below this module, may not import it.
+from descentlab.experiments.cli import OneLineUsageErrors, print_error
 
 console = Console()
 errors = Console(stderr=True)
 
-
-def _print_error(message: str) -> None:
-    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-
-
-class _OneLineUsageErrors(TyperGroup):
-    """typer's command group, except that click's usage errors (a bad option value, a missing argument, an
-    unknown command) are one line on stderr, ``error: …``, with exit status 2, instead of a usage block and
-    a boxed panel. ``--debug`` (before the command) raises them instead."""
-
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode: bool = True, **extra: Any):
-        if not standalone_mode:
-            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except typer.TyperException as error:
-            context = getattr(error, "ctx", None)
-            if context is not None and context.find_root().params.get("debug"):
-                raise
-            message = error.format_message().strip().rstrip(".")
-            if message:  # empty when no arguments were given: typer has printed the help instead
-                hint = f"; see '{context.command_path} --help'" if context is not None else ""
-                _print_error(message + hint)
-            sys.exit(error.exit_code)
-        except typer.Abort:
-            _print_error("aborted")
-            sys.exit(1)
-        sys.exit(code if isinstance(code, int) else 0)
-
-
 app = typer.Typer(
     name="descentlab",
     help="A laboratory for the optimization algorithms that train neural networks.",
-    cls=_OneLineUsageErrors,
+    cls=OneLineUsageErrors,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-# Exceptions that carry a message meant for the user; anything else is a bug and keeps its traceback.
-_USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FloatingPointError, ArithmeticError)
+# Exceptions that carry a message meant for the user; anything else is a bug and keeps its traceback. OSError
+# covers a file that cannot be written or read (a missing folder, a file where a folder should be).
+_USER_ERRORS = (ValueError, TypeError, KeyError, OSError, FloatingPointError, ArithmeticError)
 
 
 @app.callback()
@@ -92,7 +64,7 @@ def _user_errors(ctx: typer.Context) -> Iterator[None]:
     except _USER_ERRORS as error:
         if ctx.obj and ctx.obj.get("debug"):
             raise
-        _print_error(error.args[0] if isinstance(error, KeyError) and error.args else str(error))
+        print_error(error.args[0] if isinstance(error, KeyError) and error.args else str(error))
         raise typer.Exit(code=1) from None
 
 
@@ -165,6 +137,16 @@ def demo(
     console.print(f"wrote [bold]{result.index}[/] ({len(result.pages) - len(result.failures)} figures)")
     if result.failures:
         raise typer.Exit(code=1)
+
+
+def _check_folder(folder: Path, option: str) -> None:
+    """Refuse, before any work, an output folder that is a file or lies inside one (it could not be made)."""
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    if not existing.is_dir():
+        raise FileExistsError(
+            f"{option} {folder}: {existing} is a file, and the files this command writes need a folder there; "
+            f"choose another {option}"
+        )
 
 
 def _split_list(text: str | None, what: str, convert=str) -> list:
@@ -293,6 +275,7 @@ def train(
     with _user_errors(ctx):
         if batch_size < 0:
             raise ValueError(f"--batch-size={batch_size} must be ≥ 1, or 0 for full-batch descent")
+        _check_folder(out, "--out")
         run = studies.train_dataset(
             dataset,
             hidden=_split_list(hidden, "--hidden", int),

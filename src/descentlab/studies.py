@@ -495,6 +495,11 @@ def _racers(optimizers, lr: float | None) -> dict[str, optim.Optimizer]:
     names = [str(name).strip().lower() for name in optimizers]
     if not names:
         raise ValueError("race: give at least one optimizer, e.g. adam,rmsprop")
+    repeated = next((name for i, name in enumerate(names) if name in names[:i]), None)
+    if repeated is not None:
+        raise ValueError(
+            f"race: optimizer {repeated!r} is named twice in {names}; each one races once: drop the repeat"
+        )
     racers = {}
     for name in names:
         if name not in optim.OPTIMIZERS:

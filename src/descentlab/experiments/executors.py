@@ -120,6 +120,13 @@ class RayExecutor:
         max_in_flight: int = 256,
         runtime_env: dict[str, Any] | None = None,
     ) -> None:
+        # Checked before Ray is imported or started: a bad value fails at once, whether or not Ray is installed.
+        if num_cpus is not None and (not is_integer(num_cpus) or num_cpus < 1):
+            raise ValueError(
+                f"RayExecutor: num_cpus={num_cpus!r} must be a positive integer (--jobs), or None for all cores"
+            )
+        if not is_integer(max_in_flight) or max_in_flight < 1:
+            raise ValueError(f"RayExecutor: max_in_flight={max_in_flight!r} must be a positive integer, e.g. 256")
         try:
             import ray
         except ImportError as exc:
@@ -127,8 +134,6 @@ class RayExecutor:
                 "the Ray executor needs the 'ray' package, which is not installed; "
                 "run `pip install 'descentlab[ray]'` (or `pip install ray`), or use --executor local"
             ) from exc
-        if max_in_flight < 1:
-            raise ValueError(f"RayExecutor: max_in_flight={max_in_flight} must be ≥ 1")
         self._ray = ray
         self._started_here = not ray.is_initialized()
         if self._started_here:

@@ -7,17 +7,26 @@ scripts or styles fetched from anywhere); :func:`ranking_markdown` writes the ra
 
 How the numbers are made (each stated in the report too):
 
+- A *trial* is a configuration: an optimizer with its hyperparameter values, run on every seed. Runs are
+  grouped by that configuration as stored, never by a trial number, so a store resumed after its spec
+  changed (a finer grid sharing some points with the old one) reads like a fresh store of the new spec. Only
+  runs of the sweep's current plan are read: configurations an earlier version of the spec had and the
+  current one dropped stay in the store but not in the report. A trial's number is its place in the
+  current spec (``descentlab compare`` renumbers stored runs when the spec changes).
 - A trial's *score* is the mean over seeds of the problem's ranking metric (``rank_by``) — of its log₁₀
   when the problem's ``scale`` is ``"log"`` (the default for surface losses, which span many decades; the
   report then shows the geometric mean 10^mean(log₁₀ v), values below 1e-20 counted as 1e-20). A trial with
-  a diverged or failed seed scores worst (+∞ for a loss, −∞ for an accuracy): an optimizer that needs luck
-  to converge does not converge.
+  a seed without a value (it failed, or diverged before the metric had one) scores worst (+∞ for a loss, −∞
+  for an accuracy): an optimizer that needs luck to converge does not converge. The report names the cause
+  (failed, diverged, no value) where the score would be.
 - The *best trial* of an optimizer is the one with the best score. Its interval is the Student-t 95%
   confidence interval of the mean over seeds, x̄ ± t₀.₉₇₅,ₙ₋₁ · s/√n (on a log scale: for the mean of log₁₀,
   then mapped back). It is chosen and evaluated on the same seeds, so it is optimistic by the selection
   (Schmidt et al. 2021, "Descending through a crowded valley", §3); equal trial budgets keep that optimism
   equal between optimizers.
-- Steps and seconds to target: medians over the seeds that reached the target, with the count reaching.
+- Steps and seconds to target: medians over the seeds that reached the target, with the count reaching;
+  "not reached" when none did, "n/a" when the problem sets no target or the spec's ``metrics`` leave them
+  out (every run measures every metric; ``metrics`` chooses what the report shows).
 - On a surface without start or gradient noise every seed gives the same run: its interval (zero width) and
   the verdict against the first read "n/a (deterministic …)" rather than "worse".
 """
@@ -36,11 +45,15 @@ from typing import Any
 
 import numpy as np
 
-from descentlab.experiments.spec import METRICS, noise_free
+from descentlab.experiments.spec import METRICS, canonical_json, noise_free
 from descentlab.experiments.store import Store
 
 #: The interval of a problem whose seeds all give the same run (a surface without start or gradient noise).
 DETERMINISTIC = "n/a (deterministic: every seed gives the same run)"
+#: A cell of a metric the spec's ``metrics`` leave out (every run measured it; the spec chose not to show it).
+NOT_KEPT = "n/a (not kept)"
+#: The to-target cells of a problem without a target.
+NO_TARGET = "n/a (no target)"
 #: On a log scale, losses below this count as this (f − f* reached the precision of θ's float64 rounding).
 LOG_FLOOR = 1e-20
 
@@ -71,18 +84,27 @@ class TrialStats:
     trial: int
     hyperparameters: dict[str, Any]
     seeds: tuple[int, ...]
-    values: tuple[float | None, ...]  # the ranking metric per seed; None: diverged or failed
+    values: tuple[float | None, ...]  # the ranking metric per seed; None: see missing
     steps_to_target: tuple[float | None, ...]
     seconds_to_target: tuple[float | None, ...]
     run_keys: tuple[str, ...]
     higher_is_better: bool
     log_scale: bool = False
     val_acc: tuple[float | None, ...] = ()  # final validation accuracy per seed (dataset problems)
+    missing: tuple[str | None, ...] = ()  # per seed, why its value is None: "failed", "diverged" or "no value"
 
     @property
     def complete(self) -> bool:
         """Every seed finished with a finite value."""
         return all(v is not None for v in self.values)
+
+    @property
+    def shortfall(self) -> str | None:
+        """Why the trial has no score: "failed", "diverged" or "no value", the first of these that a seed
+        shows; None when every seed has a value."""
+        if self.complete:
+            return None
+        return next((why for why in ("failed", "diverged") if why in self.missing), "no value")
 
     def _transformed(self) -> list[float]:
         values = [v for v in self.values if v is not None]
@@ -171,6 +193,7 @@ class ProblemSummary:
     higher_is_better: bool
     ranking: tuple[OptimizerResult, ...]
     log_scale: bool = False
+    metrics: tuple[str, ...] = tuple(METRICS)  # what the spec's ``metrics`` (and ``rank_by``) ask to show
 
     @property
     def deterministic(self) -> bool:
@@ -234,7 +257,8 @@ def summarize(store: Store, sweep: str | None = None) -> Summary:
         raise ValueError(f"sweep {info['name']!r} has no finished run yet; run `descentlab compare` to fill it")
     from descentlab.experiments.spec import parse_spec
 
-    problems_spec = {p.label: p for p in parse_spec(info["spec"], source=info["source"], probe_datasets=False).problems}
+    spec = parse_spec(info["spec"], source=info["source"], probe_datasets=False)
+    problems_spec = {p.label: p for p in spec.problems}
     problems = []
     for problem in dict.fromkeys(r["problem"] for r in runs):
         problem_runs = [r for r in runs if r["problem"] == problem]
@@ -244,25 +268,7 @@ def summarize(store: Store, sweep: str | None = None) -> Summary:
         results = []
         for optimizer in dict.fromkeys(r["optimizer"] for r in problem_runs):
             opt_runs = [r for r in problem_runs if r["optimizer"] == optimizer]
-            trials = []
-            for trial in sorted({r["trial"] for r in opt_runs}):
-                trial_runs = sorted((r for r in opt_runs if r["trial"] == trial), key=lambda r: r["seed"])
-                trials.append(
-                    TrialStats(
-                        optimizer=optimizer,
-                        optimizer_type=trial_runs[0]["optimizer_type"],
-                        trial=trial,
-                        hyperparameters=trial_runs[0]["hyperparameters"],
-                        seeds=tuple(r["seed"] for r in trial_runs),
-                        values=tuple(r[metric] if r["status"] == "done" else None for r in trial_runs),
-                        steps_to_target=tuple(r["steps_to_target"] for r in trial_runs),
-                        seconds_to_target=tuple(r["seconds_to_target"] for r in trial_runs),
-                        run_keys=tuple(r["run_key"] for r in trial_runs),
-                        val_acc=tuple(r["val_acc"] for r in trial_runs),
-                        higher_is_better=higher,
-                        log_scale=log_scale,
-                    )
-                )
+            trials = [_trial(group, metric, higher, log_scale) for group in _configurations(opt_runs)]
             best = _best(trials, higher)
             results.append(
                 OptimizerResult(
@@ -285,6 +291,7 @@ def summarize(store: Store, sweep: str | None = None) -> Summary:
                 log_scale=log_scale,
                 higher_is_better=higher,
                 ranking=tuple(results),
+                metrics=spec.metrics,
             )
         )
     return Summary(
@@ -299,17 +306,52 @@ def summarize(store: Store, sweep: str | None = None) -> Summary:
     )
 
 
+def _configurations(runs: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The runs of one optimizer grouped by configuration (hyperparameters as stored), each group by seed;
+    groups in trial order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run in sorted(runs, key=lambda r: (r["trial"], r["seed"])):
+        groups.setdefault(canonical_json(run["hyperparameters"]), []).append(run)
+    return list(groups.values())
+
+
+def _trial(runs: Sequence[dict[str, Any]], metric: str, higher: bool, log_scale: bool) -> TrialStats:
+    """One configuration's runs (one per seed) as a trial scored by ``metric``."""
+    missing = tuple(_missing(run, metric) for run in runs)
+    return TrialStats(
+        optimizer=runs[0]["optimizer"],
+        optimizer_type=runs[0]["optimizer_type"],
+        trial=runs[0]["trial"],
+        hyperparameters=runs[0]["hyperparameters"],
+        seeds=tuple(r["seed"] for r in runs),
+        values=tuple(None if why else r[metric] for r, why in zip(runs, missing, strict=True)),
+        steps_to_target=tuple(r["steps_to_target"] for r in runs),
+        seconds_to_target=tuple(r["seconds_to_target"] for r in runs),
+        run_keys=tuple(r["run_key"] for r in runs),
+        val_acc=tuple(r["val_acc"] for r in runs),
+        higher_is_better=higher,
+        log_scale=log_scale,
+        missing=missing,
+    )
+
+
+def _missing(run: dict[str, Any], metric: str) -> str | None:
+    """Why a run has no value of ``metric``: it failed, diverged, or has none (a row of an older store that
+    did not keep it); None when it has one."""
+    if run["status"] == "failed":
+        return "failed"
+    if run[metric] is not None:
+        return None
+    return "diverged" if run["diverged"] else "no value"
+
+
 def _best(trials: Sequence[TrialStats], higher: bool) -> TrialStats:
     return min(trials, key=lambda t: (-t.score if higher else t.score, t.trial))
 
 
 # -- text ------------------------------------------------------------------------------------------------
 def _fmt(value: float | None, digits: int = 4) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float) and math.isinf(value):
-        return "diverged"
-    return f"{value:.{digits}g}"
+    return "—" if value is None else f"{value:.{digits}g}"
 
 
 def optimizer_call(trial: TrialStats) -> str:
@@ -346,12 +388,13 @@ def ranking_rows(problem: ProblemSummary) -> list[dict[str, str]]:
     for place, result in enumerate(problem.ranking, start=1):
         best = result.best
         low, high = best.interval(*problem.metric_range)
-        steps, seconds = best.median_to_target()
+        score = best.shortfall or _fmt(best.mean)  # the cause in words where a trial has no score
+        steps, seconds = _to_target(problem, best)
         same_runs = problem.deterministic and len(best.values) > 1
         if place == 1:
             versus = "—"
         elif not best.complete:
-            versus = "worse (diverged on a seed)"
+            versus = f"worse ({best.shortfall} on a seed)"
         elif same_runs:
             versus = "n/a (deterministic)"
         else:
@@ -367,12 +410,12 @@ def ranking_rows(problem: ProblemSummary) -> list[dict[str, str]]:
             {
                 "#": str(place),
                 "optimizer": result.optimizer,
-                f"{problem.rank_by} ({'geometric ' if problem.log_scale else ''}mean)": _fmt(best.mean),
+                f"{problem.rank_by} ({'geometric ' if problem.log_scale else ''}mean)": score,
                 "95% CI": interval,
                 "vs #1": versus,
-                **({"val_acc (mean)": _fmt(_mean_or_none(best.val_acc))} if problem.kind == "dataset" else {}),
-                "steps to target": f"{_fmt(steps)} ({best.reached()}/{len(best.seeds)})",
-                "seconds to target": _fmt(seconds, 3),
+                **({"val_acc (mean)": _val_acc(problem, best)} if problem.kind == "dataset" else {}),
+                "steps to target": steps,
+                "seconds to target": seconds,
                 "trials": str(len(result.trials)),
                 "diverged runs": f"{result.diverged}/{result.runs}"
                 + (f" (+{result.failed} failed)" if result.failed else ""),
@@ -380,6 +423,25 @@ def ranking_rows(problem: ProblemSummary) -> list[dict[str, str]]:
             }
         )
     return rows
+
+
+def _val_acc(problem: ProblemSummary, trial: TrialStats) -> str:
+    return _fmt(_mean_or_none(trial.val_acc)) if "val_acc" in problem.metrics else NOT_KEPT
+
+
+def _to_target(problem: ProblemSummary, trial: TrialStats) -> tuple[str, str]:
+    """The steps- and seconds-to-target cells: "n/a (no target)", "n/a (not kept)" when the spec's metrics
+    leave one out, "not reached (0/n)" when no seed reached the target, else the medians and the count."""
+    if not problem.options.get("target"):
+        return NO_TARGET, NO_TARGET
+    steps, seconds = trial.median_to_target()
+    count = f"({trial.reached()}/{len(trial.seeds)})"
+    steps_cell = f"not reached {count}" if steps is None else f"{_fmt(steps)} {count}"
+    seconds_cell = "not reached" if seconds is None else _fmt(seconds, 3)
+    return (
+        steps_cell if "steps_to_target" in problem.metrics else NOT_KEPT,
+        seconds_cell if "seconds_to_target" in problem.metrics else NOT_KEPT,
+    )
 
 
 def overall_rows(summary: Summary) -> list[dict[str, str]]:
@@ -511,8 +573,9 @@ def _short(trial: TrialStats) -> str:
 def sensitivity_figure(problem: ProblemSummary) -> str:
     """The ranking metric against the learning rate, one curve per optimizer (base64 PNG).
 
-    Each point is a trial's mean over seeds; trials that diverged on some seed are drawn as ×
-    at the top of the axes. With other hyperparameters searched too, each lr shows its trial's value.
+    Each point is a trial's mean over seeds; trials without a score (a seed diverged, failed or has no value)
+    are drawn as × at the top of the axes. With other hyperparameters searched too, each lr shows its trial's
+    value.
     """
     from matplotlib.figure import Figure
 
@@ -537,7 +600,7 @@ def sensitivity_figure(problem: ProblemSummary) -> str:
     floor_note = f" (values ≤ {LOG_FLOOR:g} drawn at {LOG_FLOOR:g})" if log_y and min(finite) < LOG_FLOOR else ""
     mean = "geometric mean" if problem.log_scale else "mean"
     ax.set_ylabel(f"{problem.rank_by} ({mean} over seeds){floor_note}", fontsize=9)
-    ax.set_title(f"{problem.problem}: learning-rate sensitivity (× = diverged on some seed)", fontsize=10)
+    ax.set_title(f"{problem.problem}: learning-rate sensitivity (× = no score: a seed diverged or failed)", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
     return _png(fig)
@@ -585,8 +648,8 @@ def render_html(store: Store, summary: Summary) -> str:
         f"executor(s): {', '.join(summary.executors)}.</p>",
         "<p class='note'>Each optimizer's <b>best trial</b> is the hyperparameter configuration with the best "
         "mean over seeds of the ranking metric (for surface losses, which span many decades, the geometric mean: "
-        "the mean of log₁₀, values below 1e-20 counted as 1e-20); a configuration that diverged on any seed "
-        "counts as worst. "
+        "the mean of log₁₀, values below 1e-20 counted as 1e-20); a configuration with a seed that diverged, "
+        "failed or has no value counts as worst, and the table says which. "
         "Intervals are Student-t 95% confidence intervals of that mean over seeds (clipped to the metric's range); "
         "<i>tied</i> marks an optimizer whose interval overlaps the first one's, a conservative reading: "
         "overlapping intervals mean these seeds cannot tell the two apart. The best trial is chosen on "
@@ -633,6 +696,9 @@ def render_html(store: Store, summary: Summary) -> str:
 def _targets_table(problem: ProblemSummary) -> str:
     if not problem.options.get("target"):
         return "<p class='note'>This problem sets no target (add target = { loss = … } to its table).</p>"
+    if "steps_to_target" not in problem.metrics:
+        return "<p class='note'>The spec's metrics leave out steps_to_target; add it to metrics = […] to see it.</p>"
+    seconds_kept = "seconds_to_target" in problem.metrics
     rows = []
     for result in problem.ranking:
         steps, seconds = result.best.median_to_target()
@@ -643,10 +709,10 @@ def _targets_table(problem: ProblemSummary) -> str:
                 "optimizer": result.optimizer,
                 "best trial: reached": f"{result.best.reached()}/{len(result.best.seeds)}",
                 "best trial: median steps": _fmt(steps),
-                "best trial: median seconds": _fmt(seconds, 3),
+                "best trial: median seconds": _fmt(seconds, 3) if seconds_kept else NOT_KEPT,
                 "fastest trial": "none reaches on every seed" if fastest is None else _short(fastest),
                 "fastest: median steps": _fmt(f_steps),
-                "fastest: median seconds": _fmt(f_seconds, 3),
+                "fastest: median seconds": _fmt(f_seconds, 3) if seconds_kept else NOT_KEPT,
             }
         )
     target = problem.options["target"]

@@ -23,7 +23,7 @@ import platform
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ import numpy as np
 
 import descentlab
 from descentlab.experiments.executors import Executor, LocalExecutor, Result, Task
-from descentlab.experiments.spec import SweepSpec, digest_int
+from descentlab.experiments.spec import RunTask, SweepSpec, digest_int, measured_metrics
 from descentlab.experiments.store import Store
 from descentlab.optim import NonFiniteGradientError, make_optimizer
 
@@ -42,7 +42,8 @@ Progress = Callable[[int, int, Result | None], None]
 @dataclass(frozen=True)
 class SweepOutcome:
     """What one call of :func:`run_sweep` did: runs planned, already stored (``skipped_failed`` of them stored
-    as failed by an earlier start), run now, failed, diverged."""
+    as failed by an earlier start), run now (``remeasured`` of them stored already, but without a metric the
+    spec asks for), failed, diverged."""
 
     total: int
     skipped: int
@@ -51,6 +52,7 @@ class SweepOutcome:
     diverged: int
     seconds: float
     skipped_failed: int = 0
+    remeasured: int = 0
 
 
 def run_sweep(
@@ -66,16 +68,19 @@ def run_sweep(
     Restarting after an interruption (Ctrl-C, a kill, a crash, a lost machine) resumes: finished runs
     are skipped, runs that were in flight start again from scratch, nothing is stored twice. Failed runs
     (an exception other than divergence) are stored with their traceback and skipped too, unless
-    ``retry_failed``. ``executor`` defaults to a :class:`LocalExecutor` on all cores.
+    ``retry_failed``. A stored run that lacks a metric the spec asks for and its problem has (a row of an
+    older descentlab, which kept only the metrics its spec then named) runs again, and its new row replaces
+    the old one. ``executor`` defaults to a :class:`LocalExecutor` on all cores.
     """
     started = time.perf_counter()
     tasks = spec.tasks()
-    store.begin_sweep(spec, [task.key for task in tasks])
+    store.begin_sweep(spec, tasks)
     if retry_failed:
         store.forget_failed(spec.name)
     stored = store.finished_keys(spec.name)
     stored_failed = stored - store.finished_keys(spec.name, include_failed=False)
-    pending = [task.to_dict() for task in tasks if task.key not in stored]
+    lacking = _lacking_metrics(tasks, store.measured(spec.name))
+    pending = [task.to_dict() for task in tasks if task.key not in stored or task.key in lacking]
     total, finished = len(tasks), len(tasks) - len(pending)
     if progress is not None:
         progress(finished, total, None)
@@ -84,7 +89,7 @@ def run_sweep(
     failed = diverged = 0
     try:
         for result in executor.map_unordered(execute_run, pending):
-            store.record(result, executor=executor.name)
+            store.record(result, executor=executor.name, replace=result["task"]["key"] in lacking)
             finished += 1
             failed += result["status"] == "failed"
             diverged += bool(result["diverged"])
@@ -101,15 +106,27 @@ def run_sweep(
         diverged=diverged,
         seconds=time.perf_counter() - started,
         skipped_failed=sum(task.key in stored_failed for task in tasks),
+        remeasured=len(lacking),
     )
+
+
+def _lacking_metrics(tasks: Sequence[RunTask], measured: Mapping[str, frozenset[str]]) -> set[str]:
+    """Keys of the stored runs without a metric their task asks for that their problem has."""
+
+    def lacks(task: RunTask) -> bool:
+        wanted = set(task.metrics) & set(measured_metrics(task.problem_kind, task.problem_options))
+        return not wanted <= measured[task.key]
+
+    return {task.key for task in tasks if task.key in measured and lacks(task)}
 
 
 def execute_run(task: Task) -> Result:
     """Run one task and return its result as plain data (the store's input).
 
     The result holds the task, ``status`` (``"done"`` or ``"failed"``), ``diverged`` (the loss or a
-    gradient became non-finite; the run stopped there and has no final loss), ``steps`` taken, the kept
-    ``summary`` metrics, the recorded ``curve`` and the worker's ``environment``. A failure is caught and
+    gradient became non-finite; the run stopped there and has no final loss), ``steps`` taken, the
+    ``summary`` metrics (every one its problem has, whatever the task's ``metrics``: those only choose what a
+    report shows), the recorded ``curve`` and the worker's ``environment``. A failure is caught and
     returned with its traceback, so one bad configuration does not stop a sweep.
     """
     started = time.perf_counter()
@@ -124,7 +141,6 @@ def execute_run(task: Task) -> Result:
     except Exception:
         outcome = _Outcome(curve=_empty_curve(), steps=0, diverged=False, summary={})
         status, error = "failed", traceback.format_exc(limit=8)
-    kept = set(task["metrics"])
     return {
         "task": task,
         "status": status,
@@ -132,7 +148,7 @@ def execute_run(task: Task) -> Result:
         "diverged": outcome.diverged,
         "steps": outcome.steps,
         "seconds": time.perf_counter() - started,
-        "summary": {name: value for name, value in outcome.summary.items() if name in kept},
+        "summary": outcome.summary,
         "curve": outcome.curve,
         "environment": environment(),
     }
@@ -249,7 +265,8 @@ def _run_dataset(task: Mapping[str, Any]) -> _Outcome:
     run of the problem. The network's initial weights and the batch order come from the run's stream.
     A curve point's ``step`` counts optimizer steps, so steps to target compare across batch sizes; the
     training loss is the epoch's sample-weighted batch mean, the validation figures are measured at the
-    epoch's end. Divergence (``history.diverged``) ends the run without a final loss.
+    epoch's end. Divergence (``history.diverged``) ends the run without a final loss; its curve then ends
+    with a point without values at the optimizer steps taken (``history.step_loss`` has one entry per step).
     """
     from descentlab import data, nn
     from descentlab.data import batch_count
@@ -300,7 +317,10 @@ def _run_dataset(task: Mapping[str, Any]) -> _Outcome:
             _finite(val_loss),
             _finite(val_acc),
         )
+    steps = len(history.step_loss)
     diverged = bool(history.diverged)
+    if diverged:
+        _append(curve, steps, time.perf_counter() - clock, None)
     target = options["target"]
     reached: tuple[int, float] | None = None
     if target is not None:
@@ -321,7 +341,7 @@ def _run_dataset(task: Mapping[str, Any]) -> _Outcome:
         "steps_to_target": None if reached is None else float(reached[0]),
         "seconds_to_target": None if reached is None else reached[1],
     }
-    return _Outcome(curve=curve, steps=len(history.epoch) * steps_per_epoch, diverged=diverged, summary=summary)
+    return _Outcome(curve=curve, steps=steps, diverged=diverged, summary=summary)
 
 
 def _finite(value: Any) -> float | None:

@@ -26,8 +26,8 @@ search space and a budget of trials — the seeds, and the metrics to keep::
     trials = 8
     space = { lr = { log_uniform = [1e-4, 1e-1] }, beta2 = [0.99, 0.999] }
 
-A value in ``space`` is either fixed (``eps = 1e-8``), a list of choices (``beta2 = [0.99, 0.999]``), or a
-range, ``{ log_uniform = [low, high] }`` or ``{ uniform = [low, high] }``; in a grid search a range also
+A value in ``space`` is either fixed (``eps = 1e-8``), a list of distinct choices (``beta2 = [0.99, 0.999]``),
+or a range, ``{ log_uniform = [low, high] }`` or ``{ uniform = [low, high] }``; in a grid search a range also
 needs ``points = n`` (log-spaced or evenly spaced values, ends included). The optimizer's type defaults
 to its table name; set ``type = "momentum"`` to compare two configurations of one rule.
 
@@ -43,8 +43,12 @@ spec fails before the first run with a message such as
 ``course.toml:14: optimizers.adam.space.lr: log_uniform bounds must be > 0, got [-0.001, 0.1]``. The check
 loads each dataset problem's data (a missing package fails here, not in every run) and constructs each
 optimizer with every choice and both ends of every range. What is valid but probably not meant (several
-seeds on a surface without noise, which all give the same run) is listed in ``SweepSpec.warnings``, in the
-same form; ``descentlab compare`` prints them.
+seeds on a surface without noise, which all give the same run; a random search that draws a configuration
+twice, which runs once; a metric in ``metrics`` that no problem measures) is listed in ``SweepSpec.warnings``,
+in the same form; ``descentlab compare`` prints them.
+
+Every run measures every metric its problem has (:func:`measured_metrics`); ``metrics`` chooses what a
+report shows, so adding a metric later needs no run again.
 
 Honest comparisons (Schmidt, Schneider & Hennig 2021, "Descending through a crowded valley"; Wilson et
 al. 2017) give each optimizer the same tuning budget and several seeds; the spec makes both explicit.
@@ -84,6 +88,8 @@ METRICS: dict[str, bool] = {
 VALIDATION_METRICS = ("final_val_loss", "best_val_loss", "val_acc", "best_val_acc")
 #: Metrics that exist only for classification data sets (a regression has no accuracy).
 ACCURACY_METRICS = ("val_acc", "best_val_acc")
+#: Metrics a surface run measures (every one but those of a validation set).
+SURFACE_METRICS = tuple(m for m in METRICS if m not in VALIDATION_METRICS)
 SEARCHES = ("grid", "random")
 RANGE_KINDS = ("log_uniform", "uniform")
 PROBLEM_KINDS = ("surface", "dataset")
@@ -168,15 +174,24 @@ class OptimizerSpec:
 
         A grid search visits the product of the dimensions' grids (names in sorted order). A random
         search draws ``trials`` configurations from a generator seeded by ``search_seed`` and the
-        optimizer's label, so adding an optimizer to a spec leaves the others' trials unchanged.
+        optimizer's label, so adding an optimizer to a spec leaves the others' trials unchanged. A
+        configuration drawn again is kept once, at its first draw: a trial is a configuration, so a small
+        discrete space gives fewer trials than ``trials`` (the spec check warns).
         """
         names = [d.name for d in self.space]
         if self.search == "grid":
-            return [
-                dict(zip(names, combo, strict=True)) for combo in itertools.product(*(d.grid() for d in self.space))
-            ]
+            combos = itertools.product(*(d.grid() for d in self.space))
+            return _distinct([dict(zip(names, combo, strict=True)) for combo in combos])
         rng = np.random.default_rng(np.random.SeedSequence([search_seed, digest_int("trials", self.label, self.type)]))
-        return [{d.name: d.sample(rng) for d in self.space} for _ in range(self.trials)]
+        return _distinct([{d.name: d.sample(rng) for d in self.space} for _ in range(self.trials)])
+
+
+def _distinct(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The configurations without repeats, in first-seen order (compared as their JSON, as run keys see them)."""
+    unique: dict[str, dict[str, Any]] = {}
+    for config in configs:
+        unique.setdefault(json.dumps(config, sort_keys=True), config)
+    return list(unique.values())
 
 
 @dataclass(frozen=True)
@@ -200,6 +215,21 @@ class ProblemSpec:
         """Whether every seed gives the same run (:func:`noise_free`)."""
         return noise_free(self.kind, self.options)
 
+    @property
+    def measured(self) -> tuple[str, ...]:
+        """The metrics a run of this problem measures (:func:`measured_metrics`)."""
+        return measured_metrics(self.kind, self.options)
+
+
+def measured_metrics(kind: str, options: Mapping[str, Any]) -> tuple[str, ...]:
+    """The summary metrics a run of a problem measures: all but the validation ones on a surface, all but the
+    accuracies on a regression data set, every one on a classification data set."""
+    if kind == "surface":
+        return SURFACE_METRICS
+    if _is_regression(options["dataset"]):
+        return tuple(m for m in METRICS if m not in ACCURACY_METRICS)
+    return tuple(METRICS)
+
 
 def noise_free(kind: str, options: Mapping[str, Any]) -> bool:
     """A surface without start or gradient noise: seeds change nothing, so every seed gives the same run."""
@@ -220,7 +250,7 @@ class RunTask:
     trial: int
     hyperparameters: Mapping[str, Any]
     seed: int
-    metrics: tuple[str, ...]
+    metrics: tuple[str, ...]  # what the spec reports; a run measures every metric of its problem regardless
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-compatible dict (what crosses process and machine boundaries)."""
@@ -310,6 +340,11 @@ def load_spec(path: str | Path) -> SweepSpec:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"cannot read the spec: {exc.strerror}", source=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x}); save the spec as UTF-8",
+            source=str(path),
+        ) from exc
     return parse_spec(text, source=str(path))
 
 
@@ -388,6 +423,8 @@ class _Checker:
             self.optimizer(label, table, problems, search_seed) for label, table in optimizers_table.items()
         )
         self.warn_noise_free(problems, seeds)
+        if "metrics" in data:
+            self.warn_unmeasured(list(dict.fromkeys(metrics)), problems)
         return SweepSpec(
             name=name,
             seeds=seeds,
@@ -411,6 +448,17 @@ class _Checker:
                     f"start_noise and grad_noise are 0, so all {len(seeds)} seeds give the same run (the report "
                     "shows no interval for it); set start_noise = 0.1 to compare over starts, or seeds = 1",
                 )
+
+    def warn_unmeasured(self, metrics: list[str], problems: tuple[ProblemSpec, ...]) -> None:
+        """A metric listed in ``metrics`` that no problem of the spec measures would stay empty in every run."""
+        for metric in metrics:
+            if any(metric in problem.measured for problem in problems):
+                continue
+            if metric in VALIDATION_METRICS and all(problem.kind == "surface" for problem in problems):
+                why = "it needs a validation set, which only dataset problems have"
+            else:
+                why = "an accuracy needs a classification data set, and the data sets here are regressions"
+            self.warn(["metrics"], f"{metric!r} is measured by no problem of this spec ({why}); remove it")
 
     def seeds(self, value: Any) -> tuple[int, ...]:
         if is_integer(value):
@@ -641,6 +689,7 @@ class _Checker:
             if not is_integer(trials) or trials < 1:
                 raise self.fail([*path, "trials"], f"must be a positive integer, got {trials!r}")
         spec = OptimizerSpec(label=label, type=kind, search=search, trials=trials, space=space_t)
+        self.warn_repeats(spec, search_seed, path)
         # Constructing the optimizer runs its own checks (beta1 < 1, eps > 0 …) now, before any run starts,
         # and reports them at the space's line: for every trial that will run, and for every choice and
         # both ends of every range (each varied alone from the first trial), whatever the draws.
@@ -655,10 +704,30 @@ class _Checker:
                 raise self.fail(where, f"{kind} rejects {hyper}: {exc}") from exc
         return spec
 
+    def warn_repeats(self, spec: OptimizerSpec, search_seed: int, path: list[str]) -> None:
+        """A configuration drawn twice (or a grid whose range points round to one value) runs once."""
+        distinct = len(spec.configs(search_seed))
+        if distinct == spec.trials:
+            return
+        if spec.search == "random":
+            what, fix = "the random search drew", f"set trials = {distinct}, or widen the space"
+        else:
+            what, fix = "the grid holds", "widen its ranges or lower their points"
+        self.warn(
+            path,
+            f"{what} {spec.trials} configurations, {distinct} distinct; each distinct one runs once, so this "
+            f"optimizer has {distinct} trials: {fix}",
+        )
+
     def dimension(self, name: str, value: Any, path: list[str], search: str) -> Dimension:
         if isinstance(value, list):
             if not value:
                 raise self.fail(path, "an empty list of choices; give at least one value")
+            repeated = next((v for i, v in enumerate(value) if v in value[:i]), None)
+            if repeated is not None:
+                raise self.fail(
+                    path, f"{repeated!r} is listed twice in {value}; a choice is one trial: list each value once"
+                )
             return Dimension(name, "choice", values=tuple(value))
         if not isinstance(value, dict):
             return Dimension(name, "fixed", values=(value,))

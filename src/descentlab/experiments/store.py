@@ -4,8 +4,10 @@ Tables
 
 - ``sweeps``: name, the spec's TOML text and when it was last started.
 - ``plan``: the run keys the sweep's current spec expands to (replaced, in one transaction, at each start).
-- ``runs``: one row per *finished* run: its configuration (JSON), seed, status (``done`` or ``failed``),
-  whether it diverged, the kept summary metrics, seconds, the executor and the environment id.
+- ``runs``: one row per *finished* run: its configuration (JSON), trial number (the configuration's place in
+  the sweep's current spec), seed, status (``done`` or ``failed``), whether it diverged, its summary metrics
+  and ``metrics``, the JSON list of those it measured (NULL in rows of an older descentlab, which kept only
+  the metrics its spec asked for), seconds, the executor and the environment id.
 - ``curves``: the recorded points of each run (step, seconds, train loss, validation loss and accuracy).
 - ``environments``: Python, NumPy and descentlab versions, platform, CPU model and count, host.
 
@@ -13,7 +15,8 @@ Crash safety. A run's row and its curve are written together in one transaction,
 has finished, so a sweep killed at any moment leaves either the whole run or nothing of it; SQLite's
 journal (write-ahead log, ``synchronous=FULL``) makes a commit all-or-nothing even when the process dies
 mid-write. The run key is the primary key: a run is never stored twice, and a restarted sweep skips
-every key already present.
+every key already present, except a row that lacks a metric the spec now asks for: that run runs again
+and its new row replaces the old one in one transaction.
 """
 
 from __future__ import annotations
@@ -23,12 +26,12 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from descentlab.experiments.spec import METRICS, SweepSpec, canonical_json
+from descentlab.experiments.spec import METRICS, RunTask, SweepSpec, canonical_json
 
 SCHEMA_VERSION = 1
 
@@ -63,7 +66,8 @@ CREATE TABLE IF NOT EXISTS runs (
     executor TEXT NOT NULL,
     environment INTEGER REFERENCES environments(id),
     finished REAL NOT NULL,
-    {", ".join(f"{name} REAL" for name in METRICS)}
+    {", ".join(f"{name} REAL" for name in METRICS)},
+    metrics TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_sweep ON runs (sweep, problem, optimizer);
 CREATE TABLE IF NOT EXISTS curves (
@@ -99,6 +103,7 @@ RUN_COLUMNS = (
     "environment",
     "finished",
     *METRICS,
+    "metrics",
 )
 CURVE_COLUMNS = ("step", "seconds", "train_loss", "val_loss", "val_acc")
 
@@ -112,9 +117,22 @@ class Store:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        if self.path.parent and not self.path.parent.exists():
-            raise FileNotFoundError(f"the store's folder {self.path.parent} does not exist; create it first")
-        self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        _check_path(self.path)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        except sqlite3.DatabaseError as exc:
+            raise _not_a_store(self.path, exc) from exc
+        try:
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise _not_a_store(self.path, exc) from exc
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
+        """Set the journal up, create the tables a new store lacks, check the schema version."""
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -129,6 +147,11 @@ class Store:
                     f"{self.path} has store schema {row['value']}, this descentlab writes {SCHEMA_VERSION}; "
                     f"use a new --db file"
                 )
+            # A store from before runs recorded the metrics they measured gains the column, NULL in its rows.
+            # Older descentlab versions read and write such a store as before: the change is additive.
+            columns = {column["name"] for column in self._db.execute("PRAGMA table_info(runs)")}
+            if "metrics" not in columns:
+                self._db.execute("ALTER TABLE runs ADD COLUMN metrics TEXT")
 
     def close(self) -> None:
         """Close the connection (committed results are already on disk)."""
@@ -152,8 +175,12 @@ class Store:
         self._db.execute("COMMIT")
 
     # -- writing ----------------------------------------------------------------------------------------
-    def begin_sweep(self, spec: SweepSpec, keys: list[str]) -> None:
-        """Record the spec and replace the sweep's plan with ``keys`` (the runs it now expands to)."""
+    def begin_sweep(self, spec: SweepSpec, tasks: Sequence[RunTask]) -> None:
+        """Record the spec and replace the sweep's plan with the keys of ``tasks`` (the runs it now expands to).
+
+        A stored run takes its task's trial number: the key names a configuration, not its place, so a
+        changed spec (a finer grid) may have moved a configuration it shares with the old one.
+        """
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO sweeps VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
@@ -161,7 +188,8 @@ class Store:
                 (spec.name, spec.text, spec.source, time.time()),
             )
             db.execute("DELETE FROM plan WHERE sweep = ?", (spec.name,))
-            db.executemany("INSERT INTO plan VALUES (?, ?)", [(spec.name, key) for key in keys])
+            db.executemany("INSERT INTO plan VALUES (?, ?)", [(spec.name, task.key) for task in tasks])
+            db.executemany("UPDATE runs SET trial = ? WHERE run_key = ?", [(task.trial, task.key) for task in tasks])
 
     def finished_keys(self, sweep: str | None = None, *, include_failed: bool = True) -> set[str]:
         """Keys of the runs already stored (those a restarted sweep skips)."""
@@ -174,6 +202,17 @@ class Store:
             query += " AND status = 'done'"
         return {row[0] for row in self._db.execute(query, params)}
 
+    def measured(self, sweep: str) -> dict[str, frozenset[str]]:
+        """For each run of ``sweep`` stored as done, the metrics it measured (its ``metrics`` column).
+
+        A row of an older descentlab (``metrics`` NULL) kept only what its spec asked for, and an unkept
+        metric is NULL there, like one without a value: such a row counts as measuring its non-NULL ones.
+        """
+        rows = self._db.execute(
+            f"SELECT run_key, metrics, {', '.join(METRICS)} FROM runs WHERE sweep = ? AND status = 'done'", (sweep,)
+        )
+        return {row["run_key"]: _measured(row) for row in rows}
+
     def forget_failed(self, sweep: str) -> int:
         """Delete the sweep's failed runs so that the next start runs them again; return how many."""
         with self.transaction() as db:
@@ -182,11 +221,13 @@ class Store:
             db.executemany("DELETE FROM runs WHERE run_key = ?", [(k,) for k in keys])
         return len(keys)
 
-    def record(self, result: Mapping[str, Any], *, executor: str) -> bool:
+    def record(self, result: Mapping[str, Any], *, executor: str, replace: bool = False) -> bool:
         """Store one finished run (row, curve, environment) in one transaction.
 
         Returns False, writing nothing, when the key is already stored (a duplicate never replaces a
-        result). ``result`` is what :func:`descentlab.experiments.runner.execute_run` returns.
+        result), unless ``replace``: then the stored row and curve give way to these, in the same
+        transaction (a run again because its row lacks a metric). ``result`` is what
+        :func:`descentlab.experiments.runner.execute_run` returns.
         """
         task = result["task"]
         curve = result["curve"]
@@ -194,7 +235,10 @@ class Store:
         summary = result["summary"]
         with self.transaction() as db:
             if db.execute("SELECT 1 FROM runs WHERE run_key = ?", (task["key"],)).fetchone():
-                return False
+                if not replace:
+                    return False
+                db.execute("DELETE FROM curves WHERE run_key = ?", (task["key"],))
+                db.execute("DELETE FROM runs WHERE run_key = ?", (task["key"],))
             environment = self._environment_id(db, result["environment"])
             values = {
                 "run_key": task["key"],
@@ -217,6 +261,7 @@ class Store:
                 "environment": environment,
                 "finished": time.time(),
                 **{name: _finite_or_none(summary.get(name)) for name in METRICS},
+                "metrics": canonical_json(sorted(summary)),
             }
             db.execute(
                 f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
@@ -358,6 +403,38 @@ def _pyarrow() -> tuple[Any, Any]:
             "run `pip install 'descentlab[parquet]'`, or export to .csv instead"
         ) from exc
     return pa, pq
+
+
+def _check_path(path: Path) -> None:
+    """Refuse a store path that is a folder, or whose folder is missing or a file, saying what to do."""
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; a result store is a file, e.g. {path / 'results.sqlite'}")
+    problem = folder_problem(path)
+    if problem:
+        raise FileNotFoundError(f"cannot create the store {path}: {problem}")
+
+
+def folder_problem(path: Path) -> str | None:
+    """Why the folder of ``path`` cannot take a new file (it is missing, or a file), with the fix; None if it can."""
+    folder = path.parent
+    if folder.is_dir():
+        return None
+    if folder.exists():
+        return f"{folder} is a file, not a folder; choose another path"
+    return f"the folder {folder} does not exist; create it first (mkdir -p {folder}) or choose another path"
+
+
+def _not_a_store(path: Path, error: sqlite3.DatabaseError) -> sqlite3.DatabaseError:
+    return sqlite3.DatabaseError(
+        f"cannot open {path} as a descentlab result store (SQLite: {error}); "
+        "name a new file, or a store written by `descentlab compare`"
+    )
+
+
+def _measured(row: sqlite3.Row) -> frozenset[str]:
+    if row["metrics"] is None:  # an older descentlab's row: what it did not keep is NULL
+        return frozenset(name for name in METRICS if row[name] is not None)
+    return frozenset(json.loads(row["metrics"]))
 
 
 def _finite_or_none(value: Any) -> Any:

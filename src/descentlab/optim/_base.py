@@ -159,6 +159,11 @@ class Optimizer(metaclass=_OptimizerType):
                     f"{getattr(self, name)!r}. Pass {name}={value!r} at construction, or call reset() first to "
                     f"start from a fresh state"
                 )
+        self._adopt_configuration(fresh)
+
+    def _adopt_configuration(self, fresh: Optimizer) -> None:
+        """Take over the hyperparameters and derived attributes of ``fresh`` (built and checked by the
+        constructor), keeping this optimizer's run: its state and skipped-step count."""
         self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in _RUN_ATTRIBUTES})
 
     def _state_layout(self) -> dict[str, Any]:
@@ -334,7 +339,7 @@ class Optimizer(metaclass=_OptimizerType):
         if set(arrays) != expected:
             raise ValueError(f"{name}: state arrays {sorted(arrays)} != expected {sorted(expected)}")
         scalars = _loaded_scalars(name, state_dict["scalars"], fresh.state_scalars if has_state else {})
-        self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in _RUN_ATTRIBUTES})
+        self._adopt_configuration(fresh)
         self.state = OptimizerState(step=step, arrays=arrays, scalars=scalars) if has_state else None
         self.skipped_steps = skipped_steps
 

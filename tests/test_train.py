@@ -517,3 +517,14 @@ def test_submodules_are_attributes_after_a_plain_import():
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_binary_accuracy_breaks_the_p_half_tie_as_predict_does():
+    # W = 0 and a tiny negative bias: z < 0, but σ(z) rounds to exactly ½ in float32, which predict calls 1.
+    net = dl.nn.mlp([2, 1], output="sigmoid", seed=0)
+    net.params[:] = 0
+    net.layers[0].b[:] = -1e-7
+    X = np.ones((4, 2), np.float32)
+    y = np.array([1, 1, 0, 1], np.float32)
+    assert net.predict(X).tolist() == [1, 1, 1, 1]
+    assert dl.train.evaluate(net, X, y, loss="bce")["accuracy"] == np.mean(net.predict(X) == y) == 0.75

@@ -346,12 +346,18 @@ def _early_stopping(early_stopping: Any, has_validation: bool, owner: str) -> Ea
 
 # -- the loop -------------------------------------------------------------------------------------------------
 def _accuracy(logits: np.ndarray, targets: np.ndarray, output: str) -> float:
-    """Share of correct predictions from logits: argmax for softmax, z ≥ 0 (p ≥ ½) for sigmoid."""
+    """Share of correct predictions from logits: argmax for softmax, p = σ(z) ≥ ½ for sigmoid.
+
+    p is rounded in the logits' dtype as ``Network.predict`` rounds it, so the two agree on the ties: a small
+    negative z can give p = ½ exactly (in float32 every z above about −1.8e−7 does), which predicts 1.
+    """
     if output == "softmax":
         predicted = np.argmax(logits, axis=1)
         truth = targets if targets.ndim == 1 else np.argmax(targets, axis=1)
         return float(np.mean(predicted == truth))
-    return float(np.mean((logits >= 0) == (targets.reshape(logits.shape) >= 0.5)))
+    with np.errstate(over="ignore"):  # e^(−z) = inf gives p = 0, which is exact
+        probability = 1 / (1 + np.exp(-logits))
+    return float(np.mean((probability >= 0.5) == (targets.reshape(logits.shape) >= 0.5)))
 
 
 def _divergence_message(what: str, epoch: int, step: int, optimizer: Optimizer, restored: str, X: np.ndarray) -> str:

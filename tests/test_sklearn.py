@@ -179,3 +179,104 @@ def test_the_estimators_module_is_an_attribute_after_a_plain_import():
     script = "import descentlab as dl\nassert dl.sklearn.DescentClassifier().epochs == 200\n"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_partial_fit_continues_as_one_fit_over_the_same_epochs():
+    # Epoch e shuffles with the seed and e alike in both, and the optimizer and schedule carry on between calls:
+    # three partial_fit calls over the whole data are fit(epochs=3), bit for bit.
+    X, y = dl.data.blobs(n_samples=90, seed=0)
+    decay = schedules.Step(0.05, every=4, factor=0.5)
+    settings = {"hidden_layer_sizes": (8,), "lr": 0.05, "schedule": decay, "batch_size": 16, "random_state": 3}
+    whole = DescentClassifier(epochs=3, **settings).fit(X, y)
+    parts = DescentClassifier(**settings)
+    for _ in range(3):
+        parts.partial_fit(X, y, classes=[0, 1, 2])
+    assert np.array_equal(parts.net_.params, whole.net_.params)
+    assert parts.n_iter_ == 3 and parts.optimizer_.state.step == whole.optimizer_.state.step
+    assert parts.loss_ == whole.loss_ and parts.history_.epoch == [2]
+    clone = pickle.loads(pickle.dumps(parts))  # the optimizer's state travels too: both continue alike
+    assert np.array_equal(clone.partial_fit(X, y).net_.params, parts.partial_fit(X, y).net_.params)
+
+
+def test_partial_fit_learns_from_a_stream_of_parts():
+    X, y = dl.data.blobs(n_samples=300, seed=1)
+    model = DescentClassifier(hidden_layer_sizes=(16,), lr=0.02, random_state=0)
+    for _ in range(10):
+        for part in np.array_split(np.arange(300), 6):
+            model.partial_fit(X[part], y[part], classes=np.unique(y))
+    assert model.n_iter_ == 60 and model.score(X, y) > 0.9
+    regressor = DescentRegressor(hidden_layer_sizes=(16,), activation="tanh", lr=0.01, random_state=0)
+    Xs, ys = dl.data.sine(n_samples=200, noise=0.05, seed=0)
+    for _ in range(40):
+        regressor.partial_fit(Xs, ys)
+    assert regressor.predict(Xs).shape == (200,) and regressor.score(Xs, ys) > 0.8
+
+
+def test_partial_fit_refuses_what_it_cannot_continue_and_changes_nothing():
+    X, y = dl.data.blobs(n_samples=60, seed=0)
+    model = DescentClassifier(hidden_layer_sizes=(4,), random_state=0)
+    with pytest.raises(ValueError, match=r"first call needs classes=\.\.\..*np.unique\(y_all\)"):
+        model.partial_fit(X, y)
+    with pytest.raises(ValueError, match=r"classes=\[0\] names fewer than 2 classes"):
+        model.partial_fit(X, y, classes=[0])
+    with pytest.raises(ValueError, match=r"y holds labels \[2\] outside classes \[0, 1\]"):
+        model.partial_fit(X, y, classes=[0, 1])
+    assert not hasattr(model, "net_") and not hasattr(model, "n_features_in_")
+    model.partial_fit(X, y, classes=[0, 1, 2])
+    before = model.net_.params.copy()
+    with pytest.raises(ValueError, match=r"classes=\[0, 1, 2, 3\] differs from the classes of the fitted network"):
+        model.partial_fit(X, y, classes=[0, 1, 2, 3])
+    with pytest.raises(ValueError, match="X has 1 features, but DescentClassifier is expecting 2"):
+        model.partial_fit(X[:, :1], y)
+    assert np.array_equal(model.net_.params, before) and model.n_iter_ == 1
+    regressor = DescentRegressor(hidden_layer_sizes=(4,), random_state=0).partial_fit(X, y.astype(float))
+    with pytest.raises(ValueError, match=r"partial_fit: y has 2 target column\(s\) but the fitted network predicts 1"):
+        regressor.partial_fit(X, np.column_stack([y, y]).astype(float))
+
+
+def test_warm_start_continues_from_the_fitted_weights_with_a_fresh_optimizer():
+    X, y = dl.data.blobs(n_samples=90, seed=0)
+    model = DescentClassifier(hidden_layer_sizes=(8,), lr=0.05, epochs=2, random_state=4, warm_start=True)
+    model.fit(X, y)
+    start, first_optimizer = dl.nn.Network.from_config(model.net_.config()), model.optimizer_
+    start.params[...] = model.net_.params
+    model.fit(X, y)
+    assert model.n_iter_ == 4 and model.optimizer_ is not first_optimizer
+    expected = dl.train.fit(start, X, y, loss="ce", optimizer=dl.optim.Adam(lr=0.05), epochs=2, seed=4, progress=False)
+    assert np.array_equal(model.net_.params, start.params) and model.loss_ == expected.train_loss[-1]
+    with pytest.raises(ValueError, match=r"warm_start=True continues .* classes \[0, 1, 2\], but y holds \[0, 1\]"):
+        model.fit(X[y < 2], y[y < 2])
+    assert model.n_iter_ == 4
+    cold = model.set_params(warm_start=False).fit(X[y < 2], y[y < 2])
+    assert cold.n_iter_ == 2 and cold.classes_.tolist() == [0, 1]
+    with pytest.raises(TypeError, match=r"warm_start='yes' must be True .* or False"):
+        DescentRegressor(warm_start="yes").fit(X, y.astype(float))
+
+
+def test_continuing_refuses_parameters_that_describe_another_network():
+    X, y = dl.data.blobs(n_samples=60, seed=0)
+    model = DescentClassifier(hidden_layer_sizes=(4,), epochs=1, random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    before = model.net_.params.copy()
+    for change in ({"hidden_layer_sizes": (8,)}, {"activation": "tanh"}, {"dtype": "float32"}):
+        model.set_params(**change)
+        with pytest.raises(ValueError, match=r"partial_fit: hidden_layer_sizes=.* describe another network"):
+            model.partial_fit(X, y)
+        with pytest.raises(ValueError, match=r"\(warm_start=True\): .* fit afresh \(warm_start=False\)"):
+            model.set_params(warm_start=True).fit(X, y)
+        model.set_params(hidden_layer_sizes=(4,), activation="relu", dtype="float64", warm_start=False)
+    model.set_params(init="xavier", warm_start=True).fit(X, y)  # how weights were first drawn does not matter
+    assert model.n_iter_ == 2 and not np.array_equal(model.net_.params, before)
+
+
+def test_a_refused_fit_keeps_the_fitted_model():
+    X, y = dl.data.blobs(n_samples=60, seed=0)
+    model = DescentClassifier(hidden_layer_sizes=(4,), epochs=1, random_state=0).fit(X, y)
+    net, predicted = model.net_, model.predict(X)
+    wider = np.column_stack([X, X])
+    with pytest.raises(ValueError, match="batch_size"):
+        model.set_params(batch_size=0).fit(wider, y)  # refused by fit after X was checked
+    assert model.n_features_in_ == 2 and model.net_ is net and np.array_equal(model.predict(X), predicted)
+    regressor = DescentRegressor(hidden_layer_sizes=(4,), epochs=1, random_state=0).fit(X, y.astype(float))
+    with pytest.raises(ValueError, match="batch_size"):
+        regressor.set_params(batch_size=0).fit(wider, np.column_stack([y, y]).astype(float))
+    assert regressor.n_features_in_ == 2 and regressor.predict(X).shape == (60,)

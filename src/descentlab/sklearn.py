@@ -2,7 +2,7 @@
 
 They follow scikit-learn's conventions, so they work in ``Pipeline``, ``cross_val_score`` and
 ``GridSearchCV``: ``__init__`` only stores its arguments, fitted state ends in ``_`` (``net_``,
-``history_``, ``optimizer_``, ``classes_``, ``n_features_in_``, ``n_iter_``, ``loss_``), and every random
+``history_``, ``optimizer_``, ``schedule_``, ``classes_``, ``n_features_in_``, ``n_iter_``, ``loss_``), and every random
 choice derives from ``random_state``.
 
     from sklearn.pipeline import make_pipeline
@@ -14,11 +14,17 @@ choice derives from ``random_state``.
 A binary problem gets one sigmoid output unit and ``bce``; more classes a softmax layer and ``ce``; the
 regressor a linear output and ``mse``. The network computes in ``dtype`` (float64 by default, as
 scikit-learn's own ``MLPClassifier`` does; ``"float32"`` trains faster).
+
+Continuing, as in ``MLPClassifier``: ``warm_start=True`` makes ``fit`` start from the fitted weights (with a fresh
+optimizer and schedule); ``partial_fit`` runs one epoch per call and carries the optimizer's state and the
+schedule on between calls, so k calls over the same data equal ``fit`` with ``epochs=k``. Both refuse
+parameters that describe another network than the fitted one. A refused call leaves the fitted model as it was.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -31,7 +37,7 @@ from descentlab._numbers import is_integer, is_real
 from descentlab.data.preprocessing import train_val_split
 from descentlab.optim import Optimizer, make_optimizer
 from descentlab.optim.schedules import Schedule, from_config
-from descentlab.train import EarlyStopping, History, fit
+from descentlab.train import EarlyStopping, fit
 
 
 def _seed_from(random_state: Any) -> int:
@@ -47,6 +53,21 @@ def _seed_from(random_state: Any) -> int:
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(2**63 - 1))
     raise ValueError(f"random_state={random_state!r} must be None, an int, a RandomState or a Generator")
+
+
+def _architecture(net: nn.Network) -> dict[str, Any]:
+    """A network's configuration without how its weights were first drawn (``init``)."""
+    config = net.config()
+    layers = [{key: value for key, value in layer.items() if key != "init"} for layer in config["layers"]]
+    return {**config, "layers": layers}
+
+
+def _head(classes: np.ndarray) -> tuple[str, int, str]:
+    """Output activation, width and loss for a classifier of ``classes``: one sigmoid unit and bce for two
+    classes, a softmax over them and ce for more."""
+    if len(classes) == 2:
+        return "sigmoid", 1, "bce"
+    return "softmax", len(classes), "ce"
 
 
 class _DescentEstimator(BaseEstimator):
@@ -67,6 +88,7 @@ class _DescentEstimator(BaseEstimator):
         l2: float = 0.0,
         dtype: str = "float64",
         random_state: Any = None,
+        warm_start: bool = False,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -81,6 +103,7 @@ class _DescentEstimator(BaseEstimator):
         self.l2 = l2
         self.dtype = dtype
         self.random_state = random_state
+        self.warm_start = warm_start
 
     # -- parameters, checked in fit (scikit-learn's convention: __init__ only stores them) -------------------
     def _hidden_sizes(self) -> list[int]:
@@ -138,6 +161,29 @@ class _DescentEstimator(BaseEstimator):
             )
         return float(fraction)
 
+    @contextmanager
+    def _unchanged_if_refused(self) -> Iterator[None]:
+        """Put back what scikit-learn's ``validate_data`` records of X (``n_features_in_``, ``feature_names_in_``)
+        when the call then fails: the estimator's own fitted state is only assigned once training has run."""
+        recorded = ("n_features_in_", "feature_names_in_")
+        saved = {name: self.__dict__[name] for name in recorded if name in self.__dict__}
+        try:
+            yield
+        except BaseException:
+            for name in recorded:
+                self.__dict__.pop(name, None)
+            self.__dict__.update(saved)
+            raise
+
+    def _warm_start(self) -> bool:
+        """``warm_start``: a bool."""
+        if not isinstance(self.warm_start, (bool, np.bool_)):
+            raise TypeError(
+                f"{type(self).__name__}: warm_start={self.warm_start!r} must be True (continue from the fitted "
+                f"network) or False (start afresh)"
+            )
+        return bool(self.warm_start)
+
     # -- pieces ------------------------------------------------------------------------------------------
     def _make_optimizer(self) -> Optimizer:
         """A fresh optimizer: by name with ``lr``, or a stateless copy of the given object (its own lr)."""
@@ -150,44 +196,110 @@ class _DescentEstimator(BaseEstimator):
             f"got {self.optimizer!r}"
         )
 
-    def _train(self, X: np.ndarray, targets: np.ndarray, output: str, width: int, loss: str, stratify: bool) -> None:
-        hidden_sizes = self._hidden_sizes()
-        early_stopping = self._early_stopping()
-        validation_fraction = self._validation_fraction(X.shape[0]) if early_stopping is not None else None
-        seed = _seed_from(self.random_state)
-        self.net_ = nn.mlp(
-            [X.shape[1], *hidden_sizes, width],
+    def _network(self, features: int, output: str, width: int, seed: int) -> nn.Network:
+        """A fresh network for ``features`` inputs and ``width`` outputs, as these parameters describe it."""
+        return nn.mlp(
+            [features, *self._hidden_sizes(), width],
             activation=self.activation,
             output=output,
             init=self.init,
             seed=seed,
             dtype=self.dtype,
         )
-        self.optimizer_ = self._make_optimizer()
-        schedule = None if self.schedule is None else from_config(self.schedule.config())
+
+    def _check_continuable(self, owner: str) -> None:
+        """Continuing (``warm_start``, a later ``partial_fit``) keeps the fitted network, so the parameters that
+        shape one (``hidden_layer_sizes``, ``activation``, ``dtype``) must still describe it."""
+        net = self.net_
+        if _architecture(self._network(net.input_dim, net.output, net.output_dim, 0)) != _architecture(net):
+            raise ValueError(
+                f"{owner}: hidden_layer_sizes={self.hidden_layer_sizes!r}, activation={self.activation!r} and "
+                f"dtype={self.dtype!r} describe another network than the fitted one, which continuing would keep; "
+                f"fit afresh (warm_start=False) to change them"
+            )
+
+    def _make_schedule(self) -> Schedule | None:
+        """A fresh copy of ``schedule`` (the given object is never stepped)."""
+        return None if self.schedule is None else from_config(self.schedule.config())
+
+    def _run(
+        self, net: nn.Network, optimizer: Optimizer, schedule: Schedule | None, epochs_before: int, **fit_args: Any
+    ) -> None:
+        """:func:`fit` ``net``, then record the fitted state. fit checks its arguments before its first step, so
+        a refused call leaves the estimator as it was."""
+        history = fit(
+            net,
+            optimizer=optimizer,
+            schedule=schedule,
+            batch_size=self.batch_size,
+            l2=self.l2,
+            diagnostics=False,
+            progress=False,  # estimators train quietly, inside pipelines and cross-validation alike
+            **fit_args,
+        )
+        self.net_, self.optimizer_, self.schedule_, self.history_ = net, optimizer, schedule, history
+        self.n_iter_ = epochs_before + len(history.epoch)
+        self.loss_ = history.train_loss[-1] if history.train_loss else float("nan")
+
+    def _train(
+        self, X: np.ndarray, targets: np.ndarray, output: str, width: int, loss: str, stratify: bool, warm: bool
+    ) -> None:
+        """Train for ``epochs`` with a fresh optimizer and schedule; from the fitted network when ``warm``, else
+        from a new one."""
+        early_stopping = self._early_stopping()
+        validation_fraction = self._validation_fraction(X.shape[0]) if early_stopping is not None else None
+        seed = _seed_from(self.random_state)
+        if warm:
+            self._check_continuable(f"{type(self).__name__} (warm_start=True)")
+            net, epochs_before = self.net_, self.n_iter_
+        else:
+            net, epochs_before = self._network(X.shape[1], output, width, seed), 0
         validation = None
         if validation_fraction is not None:
             (X, targets), validation = train_val_split(
                 X, targets, fraction=validation_fraction, stratify=stratify, seed=seed
             )
-        self.history_: History = fit(
-            self.net_,
-            X,
-            targets,
+        self._run(
+            net,
+            self._make_optimizer(),
+            self._make_schedule(),
+            epochs_before,
+            X=X,
+            y=targets,
             loss=loss,
-            optimizer=self.optimizer_,
             epochs=self.epochs,
-            batch_size=self.batch_size,
-            schedule=schedule,
             validation=validation,
             early_stopping=early_stopping,
             seed=seed % (2**63),
-            l2=self.l2,
-            diagnostics=False,
-            progress=False,  # estimators train quietly, inside pipelines and cross-validation alike
         )
-        self.n_iter_ = len(self.history_.epoch)
-        self.loss_ = self.history_.train_loss[-1] if self.history_.train_loss else float("nan")
+
+    def _train_one_epoch(self, X: np.ndarray, targets: np.ndarray, output: str, width: int, loss: str) -> None:
+        """``partial_fit``'s pass: one epoch over (X, targets), continuing the network, optimizer and schedule
+        (built on the first call). Epochs are numbered on, so each call shuffles anew and the schedule runs on;
+        ``early_stopping`` does not apply (as in scikit-learn's own partial_fit)."""
+        seed = _seed_from(self.random_state)
+        if hasattr(self, "net_"):
+            self._check_continuable(f"{type(self).__name__}.partial_fit")
+            net, optimizer, schedule, epochs_before = self.net_, self.optimizer_, self.schedule_, self.n_iter_
+        else:
+            net, optimizer, schedule = (
+                self._network(X.shape[1], output, width, seed),
+                self._make_optimizer(),
+                self._make_schedule(),
+            )
+            epochs_before = 0
+        self._run(
+            net,
+            optimizer,
+            schedule,
+            epochs_before,
+            X=X,
+            y=targets,
+            loss=loss,
+            epochs=epochs_before + 1,
+            initial_epoch=epochs_before,
+            seed=seed % (2**63),
+        )
 
     # Pickling (joblib, cross-validation workers): the network travels as its architecture and arrays and is
     # rebuilt on load, so its layers are views of θ again and its work buffers are fresh and writable.
@@ -229,22 +341,68 @@ class DescentClassifier(ClassifierMixin, _DescentEstimator):
     (``None`` full batch, ``1`` stochastic), ``epochs``, ``init`` (weight initialization), ``schedule``
     (a learning-rate schedule, copied at each fit), ``early_stopping`` (a patience in epochs such as 10,
     not a switch, or a :class:`descentlab.train.EarlyStopping`; it holds out ``validation_fraction`` of the
-    training data, stratified), ``l2`` (penalty λ/2·‖W‖²), ``dtype`` and ``random_state``.
+    training data, stratified), ``l2`` (penalty λ/2·‖W‖²), ``dtype``, ``random_state`` and ``warm_start``
+    (``fit`` continues from the fitted weights).
     """
 
     def fit(self, X: Any, y: Any) -> DescentClassifier:
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
-        check_classification_targets(y)
-        self.classes_, encoded = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
+        """Train for ``epochs`` with a fresh optimizer: from new weights, or with ``warm_start=True`` from the
+        fitted network (the classes must then be the same)."""
+        warm = self._warm_start() and hasattr(self, "net_")
+        with self._unchanged_if_refused():
+            X, y = validate_data(self, X, y, reset=not warm, dtype=(np.float64, np.float32))
+            check_classification_targets(y)
+            classes, encoded = np.unique(y, return_inverse=True)
+            if len(classes) < 2:
+                raise ValueError(
+                    f"DescentClassifier: the training data holds only one class ({classes[0]!r}); "
+                    f"a classifier needs at least 2 classes"
+                )
+            if warm and not np.array_equal(classes, self.classes_):
+                raise ValueError(
+                    f"DescentClassifier: warm_start=True continues the fitted network, whose outputs are the "
+                    f"classes {self.classes_.tolist()}, but y holds {classes.tolist()}; set warm_start=False to fit "
+                    f"afresh"
+                )
+            self._train(X, encoded, *_head(classes), stratify=True, warm=warm)
+        self.classes_ = classes
+        return self
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> DescentClassifier:
+        """One epoch over (X, y), continuing the network, optimizer and schedule of the earlier calls (or of
+        ``fit``); for data that arrives in parts or does not fit in memory.
+
+        The first call needs ``classes``, every label any call will bring (e.g. ``np.unique(y_all)``): it sizes
+        the output layer. ``early_stopping`` does not apply, as in scikit-learn's own ``partial_fit``.
+        """
+        first = not hasattr(self, "net_")
+        if first and classes is None:
             raise ValueError(
-                f"DescentClassifier: the training data holds only one class ({self.classes_[0]!r}); "
-                f"a classifier needs at least 2 classes"
+                "DescentClassifier.partial_fit: the first call needs classes=..., every label the calls will "
+                "bring (e.g. np.unique(y_all)); it sizes the output layer"
             )
-        if len(self.classes_) == 2:
-            self._train(X, encoded, "sigmoid", 1, "bce", stratify=True)
-        else:
-            self._train(X, encoded, "softmax", len(self.classes_), "ce", stratify=True)
+        known = np.unique(classes) if first else self.classes_
+        if first and len(known) < 2:
+            raise ValueError(
+                f"DescentClassifier.partial_fit: classes={known.tolist()} names fewer than 2 classes; "
+                f"a classifier needs at least 2"
+            )
+        if not first and classes is not None and not np.array_equal(np.unique(classes), known):
+            raise ValueError(
+                f"DescentClassifier.partial_fit: classes={np.unique(classes).tolist()} differs from the classes "
+                f"of the fitted network, {known.tolist()}; a new set of classes needs a fresh fit"
+            )
+        with self._unchanged_if_refused():
+            X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32))
+            check_classification_targets(y)
+            unknown = np.setdiff1d(y, known)
+            if unknown.size:
+                raise ValueError(
+                    f"DescentClassifier.partial_fit: y holds labels {unknown.tolist()} outside classes "
+                    f"{known.tolist()}; pass every label on the first call (classes=np.unique(y_all))"
+                )
+            self._train_one_epoch(X, np.searchsorted(known, y), *_head(known))
+        self.classes_ = known
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -271,12 +429,39 @@ class DescentRegressor(RegressorMixin, _DescentEstimator):
     """
 
     def fit(self, X: Any, y: Any) -> DescentRegressor:
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), y_numeric=True, multi_output=True)
-        y = np.asarray(y, dtype=np.float64)
-        self._single_output = y.ndim == 1
-        targets = y.reshape(-1, 1) if y.ndim == 1 else y
-        self._train(X, targets, "linear", targets.shape[1], "mse", stratify=False)
+        """Train for ``epochs`` with a fresh optimizer: from new weights, or with ``warm_start=True`` from the
+        fitted network (y must then have as many target columns)."""
+        warm = self._warm_start() and hasattr(self, "net_")
+        with self._unchanged_if_refused():
+            X, targets, single_output = self._checked(X, y, reset=not warm, owner="DescentRegressor")
+            self._train(X, targets, "linear", targets.shape[1], "mse", stratify=False, warm=warm)
+        self._single_output = single_output
         return self
+
+    def partial_fit(self, X: Any, y: Any) -> DescentRegressor:
+        """One epoch over (X, y), continuing the network, optimizer and schedule of the earlier calls (or of
+        ``fit``); for data that arrives in parts or does not fit in memory. The first call fixes the number of
+        target columns. ``early_stopping`` does not apply, as in scikit-learn's own ``partial_fit``."""
+        first = not hasattr(self, "net_")
+        with self._unchanged_if_refused():
+            X, targets, single_output = self._checked(X, y, reset=first, owner="DescentRegressor.partial_fit")
+            self._train_one_epoch(X, targets, "linear", targets.shape[1], "mse")
+        if first:
+            self._single_output = single_output
+        return self
+
+    def _checked(self, X: Any, y: Any, reset: bool, owner: str) -> tuple[np.ndarray, np.ndarray, bool]:
+        """X, the targets as columns (n, k) and whether y was 1-D; when continuing (not ``reset``), k must be
+        the fitted network's."""
+        X, y = validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32), y_numeric=True, multi_output=True)
+        y = np.asarray(y, dtype=np.float64)
+        targets = y.reshape(-1, 1) if y.ndim == 1 else y
+        if not reset and targets.shape[1] != self.net_.output_dim:
+            raise ValueError(
+                f"{owner}: y has {targets.shape[1]} target column(s) but the fitted network predicts "
+                f"{self.net_.output_dim}; continuing needs the same targets (fit afresh with warm_start=False)"
+            )
+        return X, targets, y.ndim == 1
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted targets: shape (n,) when fitted on 1-D y, else (n, n_targets)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import random
 import struct
 
@@ -83,6 +84,10 @@ def test_bundled_sets_match_the_registry(name):
 def test_load_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown data set 'mnist'; available: moons"):
         data.load("mnist")
+    with pytest.raises(ValueError, match=r"'digits' takes no options .*; got seed"):
+        data.load("digits", seed=0)
+    with pytest.raises(ValueError, match="'sine' accepts n_samples, noise, seed; got factor"):
+        data.load("sine", n_samples=10, noise=0.1, seed=0, factor=0.3)
 
 
 def test_mnist1d_is_generated_offline_and_leaves_global_randomness_alone():
@@ -99,6 +104,13 @@ def test_mnist1d_is_generated_offline_and_leaves_global_randomness_alone():
     X_test, _ = data.mnist1d(n_samples=200, seed=1, split="test")
     assert np.array_equal(np.concatenate([X_train, X_test]), X) and len(X_test) == 40
     assert not np.array_equal(data.mnist1d(n_samples=200, seed=2)[0], X)
+    rng = np.random.default_rng(0)
+    first, _ = data.mnist1d(n_samples=20, seed=rng)
+    second, _ = data.mnist1d(n_samples=20, seed=rng)  # the generator was consumed: other data
+    again, _ = data.mnist1d(n_samples=20, seed=np.random.default_rng(0))
+    assert np.array_equal(first, again) and not np.array_equal(first, second)
+    with pytest.raises(TypeError, match=r"seed=-1 must be an integer ≥ 0 or a numpy\.random\.Generator"):
+        data.mnist1d(n_samples=20, seed=-1)
 
 
 # -- IDX files ----------------------------------------------------------------------------------------------
@@ -125,6 +137,12 @@ def test_load_idx_reads_raw_and_gzip(tmp_path, compress):
     assert np.allclose(X * 255, images.reshape(5, -1)) and np.array_equal(y, labels)
     raw, _ = data.load_idx(tmp_path, split="test", flatten=False, normalize=False)
     assert np.array_equal(raw, images)
+    _write_idx(tmp_path / f"t10k-labels-idx1-ubyte{suffix}", np.array([3, 1, 250, 1, 5], np.uint8), compress=compress)
+    with pytest.raises(ValueError, match=r"labels-idx1-ubyte.* holds the label 250; .* labels are 0…9"):
+        data.load_idx(tmp_path, split="test")
+    _write_idx(tmp_path / f"t10k-images-idx3-ubyte{suffix}", images.astype(np.float32), code=0x0D, compress=compress)
+    with pytest.raises(ValueError, match=r"images-idx3-ubyte.* holds float32 values; .* hold uint8"):
+        data.load_idx(tmp_path, split="test")
 
 
 def test_read_idx_other_types_and_corrupt_files(tmp_path):
@@ -137,6 +155,18 @@ def test_read_idx_other_types_and_corrupt_files(tmp_path):
     (tmp_path / "text").write_bytes(b"hello world")
     with pytest.raises(ValueError, match="is not an IDX file"):
         data.read_idx(tmp_path / "text")
+    (tmp_path / "type").write_bytes(b"\x00\x00\x0a\x01" + (tmp_path / "ints").read_bytes()[4:])
+    with pytest.raises(ValueError, match="unknown IDX type code 0x0A; known: 0x08 uint8, 0x09 int8"):
+        data.read_idx(tmp_path / "type")
+    _write_idx(tmp_path / "ints.gz", values, code=0x0C, compress=True)
+    (tmp_path / "cut.gz").write_bytes((tmp_path / "ints.gz").read_bytes()[:-12])
+    (tmp_path / "raw.gz").write_bytes((tmp_path / "ints").read_bytes())
+    for name in ("cut.gz", "raw.gz"):
+        with pytest.raises(ValueError, match=f"{name} is a damaged gzip file .*; download it again"):
+            data.read_idx(tmp_path / name)
+    (tmp_path / "ints-gzipped").write_bytes((tmp_path / "ints.gz").read_bytes())
+    with pytest.raises(ValueError, match=r"is not an IDX file .*it is gzip-compressed: name it with \.gz"):
+        data.read_idx(tmp_path / "ints-gzipped")
 
 
 def test_load_idx_names_the_missing_files_and_never_downloads(tmp_path):
@@ -150,18 +180,52 @@ def test_load_idx_names_the_missing_files_and_never_downloads(tmp_path):
 # -- preprocessing ------------------------------------------------------------------------------------------
 def test_standardize_fits_on_train_only():
     rng = np.random.default_rng(0)
-    train = rng.normal(5.0, 3.0, size=(100, 3))
-    train[:, 2] = 7.0  # constant column: divided by 1, becomes 0
+    train = rng.normal(5.0, 3.0, size=(1000, 3))
+    train[:, 2] = 0.1  # constant column: its computed σ is rounding noise, not 0 (7.0 would give exactly 0)
     test = rng.normal(5.0, 3.0, size=(10, 3)).astype(np.float32)
     train_s, test_s, scaler = data.standardize(train, test)
     assert np.allclose(train_s[:, :2].mean(axis=0), 0) and np.allclose(train_s[:, :2].std(axis=0), 1)
-    assert np.all(train_s[:, 2] == 0) and scaler.scale[2] == 1.0
+    assert scaler.scale[2] == 0.0 and np.all(train_s[:, 2] == 0)  # constant: recorded as σ = 0, mapped to 0
+    assert np.all(test_s[:, 2] == 0)  # on new data too, whatever the value there
     assert test_s.dtype == np.float32
-    assert np.allclose(test_s, (test - train.mean(axis=0)) / scaler.scale, atol=1e-5)
+    assert np.allclose(test_s[:, :2], (test[:, :2] - train[:, :2].mean(axis=0)) / scaler.scale[:2], atol=1e-5)
     assert np.allclose(scaler.inverse_transform(train_s), train)
-    assert set(scaler.to_dict()) == {"mean", "scale"}
+    assert scaler.inverse_transform(test_s).dtype == np.float32
     with pytest.raises(ValueError, match="fitted on 3 features"):
         scaler.transform(np.ones((2, 4)))
+    with pytest.raises(ValueError, match="fitted on 3 features"):
+        scaler.inverse_transform(np.ones((2, 1)))  # not broadcast to (2, 3)
+    test[1, 1] = np.nan
+    with pytest.raises(ValueError, match="standardize: argument 2 holds NaN or Inf"):
+        data.standardize(train, test)
+    with pytest.raises(ValueError, match="transform: X holds NaN or Inf"):
+        scaler.transform(test)
+    with pytest.raises(ValueError, match=r"X must be a 2-D numeric array .* dtype <U1"):
+        scaler.transform([["a", "b", "c"]])
+
+
+def test_standardizer_round_trips_through_json_and_checks_its_fields():
+    rng = np.random.default_rng(1)
+    X = np.column_stack([rng.normal(3.0, 2.0, 50), np.full(50, 0.3), rng.normal(-1.0, 0.5, 50)])
+    scaler = data.Standardizer.fit(X)
+    again = data.Standardizer.from_dict(json.loads(json.dumps(scaler.to_dict())))
+    assert set(scaler.to_dict()) == {"mean", "scale"}
+    np.testing.assert_array_equal(again.transform(X), scaler.transform(X))
+    np.testing.assert_array_equal(again.inverse_transform(X), scaler.inverse_transform(X))
+    built = data.Standardizer(mean=[1, 2], scale=[2, 0])  # lists become float64 arrays; σ = 0 marks a constant
+    assert built.mean.dtype == np.float64 and built.transform([[5.0, 9.0]]).tolist() == [[2.0, 0.0]]
+    for mean, scale, message in [
+        ([0.0], [-1.0], "negative σ"),
+        ([0.0], [np.nan], "scale holds NaN or Inf"),
+        ([0.0, 1.0], [1.0], "got 2 and 1 values"),
+        ([[0.0]], [[1.0]], "mean must be a 1-D array"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            data.Standardizer(mean=mean, scale=scale)
+    with pytest.raises(TypeError, match="mean must be a 1-D array of numbers"):
+        data.Standardizer(mean=["a"], scale=[1.0])
+    with pytest.raises(ValueError, match=r"expected the dict to_dict\(\) returns"):
+        data.Standardizer.from_dict({"mean": [0.0]})
 
 
 def test_train_val_split_stratifies_labels():
@@ -177,6 +241,22 @@ def test_train_val_split_stratifies_labels():
     assert np.array_equal(again[1][1], y_val)
 
 
+def test_stratified_split_breaks_ties_at_random_and_keeps_every_class_in_training():
+    X, y = np.zeros((30, 1)), np.repeat([0, 1, 2], 10)  # 7.5 validation samples to share among three equal classes
+    patterns = {
+        tuple(np.bincount(data.train_val_split(X, y, fraction=0.25, seed=seed)[1][1], minlength=3))
+        for seed in range(30)
+    }
+    assert patterns == {(3, 3, 2), (3, 2, 3), (2, 3, 3)}  # the seed decides the tie, not the class order
+    X, y = np.arange(20.0).reshape(10, 2), np.array([0] * 5 + [1] * 4 + [2])
+    for seed in range(5):
+        (_, y_train), (_, y_val) = data.train_val_split(X, y, fraction=0.6, seed=seed)
+        assert np.array_equal(np.bincount(y_train, minlength=3), [2, 1, 1])  # the class of one stays in training
+        assert np.array_equal(np.bincount(y_val, minlength=3), [3, 3, 0])
+    with pytest.raises(ValueError, match=r"keeps a training sample of each of the 3 classes .* pass stratify=False"):
+        data.train_val_split(X, y, fraction=0.8)
+
+
 def test_train_val_split_regression_and_errors():
     X, y = data.sine(n_samples=50, seed=0)
     (X_train, _), (X_val, y_val) = data.train_val_split(X, y, fraction=0.2, seed=1)
@@ -187,6 +267,10 @@ def test_train_val_split_regression_and_errors():
         data.train_val_split(X, y, fraction=0.0)
     with pytest.raises(ValueError, match="stratify=True needs 1-D class labels"):
         data.train_val_split(X, y.reshape(-1, 1), stratify=True)
+    with pytest.raises(ValueError, match=r"needs class labels .* y holds float64 values.* pass stratify=False"):
+        data.train_val_split(X, y, stratify=True)
+    with pytest.raises(TypeError, match="stratify='yes' must be True or False"):
+        data.train_val_split(X, y, stratify="yes")
 
 
 # -- batching: the three regimes ----------------------------------------------------------------------------
@@ -222,7 +306,17 @@ def test_batches_regimes_and_errors():
     assert [len(b) for b in data.batches(10, 4, drop_last=True)] == [4, 4]
     rng = np.random.default_rng(0)
     assert not np.array_equal(next(data.batches(50, 50, seed=rng)), next(data.batches(50, 50, seed=rng)))
+    # checked at the call, not at the first next(), far from the mistake
     with pytest.raises(ValueError, match="batch_size=0 must be an integer ≥ 1"):
-        list(data.batches(10, 0))
+        data.batches(10, 0)
     with pytest.raises(ValueError, match="n=0 must be an integer ≥ 1"):
-        list(data.batches(0, 4))
+        data.batches(0, 4)
+    with pytest.raises(TypeError, match="seed='abc' must be an integer"):
+        data.batches(10, 4, seed="abc")
+    with pytest.raises(TypeError, match="shuffle='no' must be True or False"):
+        data.batches(10, 4, shuffle="no")
+    with pytest.raises(TypeError, match="drop_last='yes' must be True or False"):
+        data.batches(10, 4, drop_last="yes")
+    with pytest.raises(TypeError, match="drop_last='yes' must be True or False"):
+        data.batch_count(10, 4, drop_last="yes")
+    assert data.batch_count(10, 4, drop_last=np.bool_(True)) == 2

@@ -119,6 +119,13 @@ def test_files_that_are_not_checkpoints_are_refused(tmp_path) -> None:
         pass
     with pytest.raises(ValueError, match="not a descentlab checkpoint"):
         dl.nn.load(tmp_path / "x.npz")
+    for metadata in ("not json", "[1, 2]"):
+        np.savez(path, params=np.zeros(3), metadata=np.array(metadata))
+        with pytest.raises(ValueError, match=r"not a descentlab checkpoint \(unreadable metadata\)"):
+            dl.nn.load(path)
+    np.save(tmp_path / "weights.npy", np.zeros(3))
+    with pytest.raises(ValueError, match=r"weights\.npy is a single \.npy array, not a descentlab checkpoint"):
+        dl.nn.load(tmp_path / "weights.npy")
 
 
 @pytest.mark.parametrize(
@@ -139,20 +146,80 @@ def test_files_that_are_not_npz_are_named_as_such(tmp_path, content, message) ->
     assert str(path) in str(caught.value) and "pickled" not in str(caught.value)
 
 
+def _damaged_copy(path, edit):
+    """A copy of the checkpoint at ``path`` after ``edit(meta, arrays)`` changed its metadata or arrays."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    meta = json.loads(str(arrays["metadata"]))
+    edit(meta, arrays)
+    arrays["metadata"] = np.array(json.dumps(meta))
+    damaged = path.with_name("damaged.npz")
+    np.savez(damaged, **arrays)
+    return damaged
+
+
 @pytest.mark.parametrize("key", ["hyperparameters", "step", "scalars"])
 def test_a_damaged_optimizer_state_names_the_missing_key(tmp_path, key) -> None:
     net, opt, _ = _setup()
     X, y = _data()
     _train(net, opt, dl.optim.schedules.Constant(1e-2), X, y, steps=2, start=0)
-    path = dl.nn.save(tmp_path / "ck", net, opt)
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {name: data[name] for name in data.files}
-    meta = json.loads(str(arrays["metadata"]))
-    del meta["optimizer"][key]
-    arrays["metadata"] = np.array(json.dumps(meta))
-    np.savez(tmp_path / "damaged.npz", **arrays)
+    path = _damaged_copy(dl.nn.save(tmp_path / "ck", net, opt), lambda meta, arrays: meta["optimizer"].pop(key))
     with pytest.raises(ValueError, match=f"its optimizer state has no '{key}' entry"):
-        dl.nn.load(tmp_path / "damaged.npz")
+        dl.nn.load(path)
+
+
+def _other_networks_optimizer_state(meta, arrays):
+    other = dl.nn.mlp([5, 30, 3], output="softmax")
+    opt = dl.optim.Adam(lr=1e-2, amsgrad=True)
+    opt.step(other.params, np.ones_like(other.params))
+    arrays.update({f"optimizer/{key}": value for key, value in opt.state_dict()["arrays"].items()})
+
+
+# Each edit damages one piece that is read after θ: the refusal must come before anything is written.
+DAMAGED_PIECES = {
+    "unknown optimizer": (lambda meta, arrays: meta["optimizer"].update(optimizer="Lion"), "unknown optimizer 'Lion'"),
+    "optimizer lr=-1": (lambda meta, arrays: meta["optimizer"]["hyperparameters"].update(lr=-1), "lr=-1"),
+    "optimizer state NaN": (
+        lambda meta, arrays: arrays["optimizer/m"].fill(np.nan),
+        "optimizer state that is refused.*'m' holds NaN",
+    ),
+    "optimizer of another network": (
+        _other_networks_optimizer_state,
+        r"made for another one: the optimizer state 'm' has shape \(273,\) float32 but the network's θ is \(223,\)",
+    ),
+    "unknown schedule": (
+        lambda meta, arrays: meta.update(schedule={"config": {"type": "OneCycle"}, "state": {}}),
+        "schedule that is refused.*'OneCycle'",
+    ),
+    "extra array missing": (lambda meta, arrays: meta["extra_arrays"].append("history"), "no 'extra/history' array"),
+    "running mean missing": (
+        lambda meta, arrays: arrays.pop("state/batchnorm0.running_mean"),
+        "no 'state/batchnorm0.running_mean' array",
+    ),
+    "running mean misshapen": (
+        lambda meta, arrays: arrays.update({"state/batchnorm0.running_mean": np.ones(1, np.float32)}),
+        r"state/batchnorm0.running_mean has shape \(1,\).*expects \(12,\)",
+    ),
+    "generator state": (lambda meta, arrays: meta["rng"].update(bit_generator="seed"), "names no NumPy bit generator"),
+}
+
+
+@pytest.mark.parametrize("piece", DAMAGED_PIECES)
+def test_a_refused_file_leaves_the_target_network_unchanged(tmp_path, piece) -> None:
+    edit, message = DAMAGED_PIECES[piece]
+    X, y = _data()
+    net, opt, schedule = _setup()
+    _train(net, opt, schedule, X, y, steps=3, start=0)
+    path = _damaged_copy(dl.nn.save(tmp_path / "ck", net, opt, schedule, extra={"step": 3}), edit)
+    target = dl.nn.mlp([5, 12, 8, 3], output="softmax", batch_norm=True, dropout=0.25, seed=99)
+    params, stats = target.params.copy(), {k: v.copy() for k, v in target.state_arrays().items()}
+    rng_state = target.rng.bit_generator.state
+    with pytest.raises(ValueError, match=message):
+        dl.nn.load(path, into=target)
+    np.testing.assert_array_equal(target.params, params)
+    for key, array in target.state_arrays().items():
+        np.testing.assert_array_equal(array, stats[key])
+    assert target.rng.bit_generator.state == rng_state
 
 
 @pytest.mark.parametrize(
@@ -187,6 +254,16 @@ def test_save_validates_its_arguments(tmp_path) -> None:
         dl.nn.save(tmp_path / "a", net, optimizer="adam")
     with pytest.raises(TypeError, match="JSON"):
         dl.nn.save(tmp_path / "a", net, extra={"bad": object()})
+    with pytest.raises(FileNotFoundError, match=r"the folder .*runs does not exist; create it first"):
+        dl.nn.save(tmp_path / "runs" / "ck", net)
+    other = dl.nn.mlp([2, 9, 1])
+    for theta in (other.params, net.params.astype(np.float64)):  # another network's θ, a float64 copy of this one
+        opt = dl.optim.Adam(lr=1e-2)
+        opt.step(theta, np.ones_like(theta))
+        with pytest.raises(
+            ValueError, match=r"optimizer state 'm' has shape .* but the network's θ is \(13,\) float32"
+        ):
+            dl.nn.save(tmp_path / "a", net, optimizer=opt)
     assert not list(tmp_path.iterdir())  # no partial files left behind
 
 

@@ -120,6 +120,19 @@ def test_gradcheck_detects_a_wrong_bias_gradient() -> None:
     assert dl.nn.gradcheck(net, rng.standard_normal((N, D)), rng.integers(0, K, N), loss="ce") > 1e-3
 
 
+@pytest.mark.parametrize("factor", [np.nan, np.inf])
+def test_gradcheck_refuses_non_finite_gradients(factor: float) -> None:
+    class BrokenTanh(Tanh):
+        def backward(self, delta, need_input_grad=True):
+            return super().backward(delta, need_input_grad) * factor
+
+    rng = np.random.default_rng(4)
+    net = Network([Dense(D, 5), BrokenTanh(), Dense(5, K), Softmax()], dtype="float64")
+    broken_backward = np.errstate(invalid="ignore")  # inf · 0 in the matmuls downstream of the broken layer
+    with broken_backward, pytest.raises(ValueError, match=r"backpropagation gives NaN or Inf in dense0\.W, dense0\.b"):
+        dl.nn.gradcheck(net, rng.standard_normal((N, D)), rng.integers(0, K, N), loss="ce")
+
+
 def test_gradcheck_leaves_the_network_unchanged() -> None:
     rng = np.random.default_rng(5)
     net = dl.nn.mlp([D, 5, K], output="softmax", batch_norm=True, dropout=0.3, dtype="float64")
@@ -130,6 +143,27 @@ def test_gradcheck_leaves_the_network_unchanged() -> None:
     assert np.array_equal(net.params, params)
     assert all(np.array_equal(v, stats[k]) for k, v in net.state_arrays().items())
     assert net.rng.bit_generator.state == rng_state
+
+
+def test_gradcheck_interrupted_leaves_the_parameters_unchanged() -> None:
+    class Interrupted(Tanh):
+        """Stands in for Ctrl-C: raises on its 6th forward pass, while θ holds θᵢ ± ε."""
+
+        calls = 0
+
+        def forward(self, x, training=False):
+            Interrupted.calls += 1
+            if Interrupted.calls == 6:
+                raise KeyboardInterrupt
+            return super().forward(x, training)
+
+    rng = np.random.default_rng(0)
+    net = Network([Dense(3, 4), Interrupted(), Dense(4, K), Softmax()], dtype="float64")
+    params, grads = net.params.copy(), net.grads.copy()
+    with pytest.raises(KeyboardInterrupt):
+        dl.nn.gradcheck(net, rng.standard_normal((8, 3)), rng.integers(0, K, 8), loss="ce")
+    np.testing.assert_array_equal(net.params, params)
+    np.testing.assert_array_equal(net.grads, grads)
 
 
 def test_loss_values_match_their_textbook_formulas() -> None:

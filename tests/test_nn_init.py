@@ -56,6 +56,10 @@ def test_names_aliases_and_constant_initializers() -> None:
     assert not net.params.any()
     custom = dl.nn.mlp([3, 4, 1], init=dl.nn.constant(0.25))
     assert np.all(custom.layers[0].W == 0.25) and np.all(custom.layers[0].b == 0)  # biases start at zero
+    assert custom.config()["layers"][0]["init"] == "constant(0.25)"  # the name a checkpoint records
+    for bad in (np.nan, np.inf):
+        with pytest.raises(ValueError, match=r"initializer <lambda> returned NaN, Inf .* shape \(2, 3\)"):
+            dl.nn.mlp([2, 3, 1], init=lambda shape, rng, dtype, bad=bad: np.full(shape, bad))
 
 
 def test_same_seed_same_network_and_float32_float64_agree() -> None:

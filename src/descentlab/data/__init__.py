@@ -13,6 +13,7 @@ MNIST and Fashion-MNIST come from IDX files you already have: :func:`load_idx`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -67,10 +68,17 @@ def load(name: str, **options: Any) -> tuple[np.ndarray, np.ndarray]:
     """Load a data set of :data:`DATASETS` by name; ``options`` go to its function (``n_samples``, ``seed``…).
 
     ``load("digits")`` is ``digits()``; ``load("moons", n_samples=1000, noise=0.2, seed=1)`` is ``moons(...)``.
+    An option the data set's function does not take raises ``ValueError`` listing the ones it does.
     """
     if not isinstance(name, str) or name not in DATASETS:
         raise ValueError(f"load: unknown data set {name!r}; available: {', '.join(DATASETS)}")
-    return DATASETS[name].loader(**options)
+    loader = DATASETS[name].loader
+    accepted = list(inspect.signature(loader).parameters)
+    unknown = [key for key in options if key not in accepted]
+    if unknown:
+        takes = f"accepts {', '.join(accepted)}" if accepted else "takes no options (it is a fixed data set)"
+        raise ValueError(f"load: {name!r} {takes}; got {', '.join(unknown)}")
+    return loader(**options)
 
 
 __all__ = [

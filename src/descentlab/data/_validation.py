@@ -1,4 +1,4 @@
-"""Checks at the door for the data functions: counts, noise levels, seeds and (X, y) pairs."""
+"""Checks at the door for the data functions: counts, noise levels, flags, seeds and (X, y) pairs."""
 
 from __future__ import annotations
 
@@ -26,6 +26,13 @@ def check_real(name: str, value: object, *, owner: str, low: float = 0.0, high: 
     if not (math.isfinite(value) and low <= value <= high):
         raise ValueError(f"{owner}: {name}={value:g} is outside [{low:g}, {high:g}]")
     return value
+
+
+def check_flag(name: str, value: object, *, owner: str) -> bool:
+    """``True`` or ``False`` (``np.bool_`` included); anything else is a mistake, not a truthy value."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {name}={value!r} must be True or False")
+    return bool(value)
 
 
 def rng_from(seed: Seed, *, owner: str) -> np.random.Generator:

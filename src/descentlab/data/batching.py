@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from descentlab.data._validation import Seed, check_count, rng_from
+from descentlab.data._validation import Seed, check_count, check_flag, rng_from
 
 
 def check_batch_size(batch_size: int | None, n: int, *, owner: str) -> int:
@@ -37,6 +37,7 @@ def batch_count(n: int, batch_size: int | None, drop_last: bool = False) -> int:
     """Steps per epoch: 1 for full batch, ⌈n/k⌉ (⌊n/k⌋ with ``drop_last``) for batches of k."""
     n = check_count("n", n, owner="batch_count")
     k = check_batch_size(batch_size, n, owner="batch_count")
+    drop_last = check_flag("drop_last", drop_last, owner="batch_count")
     return n // k if drop_last else -(-n // k)
 
 
@@ -47,11 +48,12 @@ def batches(
     shuffle: bool = True,
     drop_last: bool = False,
 ) -> Iterator[np.ndarray]:
-    """Yield one epoch of index arrays (intp) over ``n`` samples: full batch, stochastic or mini-batch.
+    """One epoch of index arrays (intp) over ``n`` samples: full batch, stochastic or mini-batch.
 
     ``seed`` is an integer (the same seed gives the same order) or a ``np.random.Generator`` (consumed, so
     successive epochs drawn from one generator differ). The yielded arrays are views of one permutation:
     use them right away (``X[index]`` or ``np.take(X, index, axis=0, out=buffer)``), do not keep them.
+    The arguments are checked at the call; the permutation is drawn when the iteration starts.
 
         for index in dl.data.batches(len(X), batch_size=32, seed=epoch_seed):
             loss = net.loss_and_grad(X[index], y[index], loss="ce")
@@ -60,10 +62,13 @@ def batches(
     n = check_count("n", n, owner=owner)
     k = check_batch_size(batch_size, n, owner=owner)
     rng = rng_from(seed, owner=owner)
-    if batch_size is None or not shuffle:
-        order = np.arange(n, dtype=np.intp)
-    else:
-        order = rng.permutation(n).astype(np.intp, copy=False)
-    stop = n - n % k if drop_last else n
+    shuffle = check_flag("shuffle", shuffle, owner=owner) and batch_size is not None
+    stop = n - n % k if check_flag("drop_last", drop_last, owner=owner) else n
+    return _iterate(n, k, stop, rng if shuffle else None)
+
+
+def _iterate(n: int, k: int, stop: int, rng: np.random.Generator | None) -> Iterator[np.ndarray]:
+    """Batches of ``k`` consecutive indices of one order (shuffled by ``rng``, or 0…n−1), up to ``stop``."""
+    order = np.arange(n, dtype=np.intp) if rng is None else rng.permutation(n).astype(np.intp, copy=False)
     for start in range(0, stop, k):
         yield order[start : start + k]

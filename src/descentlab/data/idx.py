@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+GZIP_SIGNATURE = b"\x1f\x8b"
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 FILE_STEMS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -33,11 +35,23 @@ FASHION_CLASSES = (
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read one IDX file (raw, or gzip when the name ends in ``.gz``) into an array of its own type and shape."""
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES:
-        raise ValueError(f"read_idx: {path} is not an IDX file (magic bytes {raw[:4].hex() or 'missing'})")
+    if path.suffix == ".gz":
+        try:
+            with gzip.open(path, "rb") as handle:
+                raw = handle.read()
+        except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+            raise ValueError(
+                f"read_idx: {path} is a damaged gzip file ({error}); download it again, or drop the .gz from the "
+                f"name if it is a raw IDX file"
+            ) from error
+    else:
+        raw = path.read_bytes()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        hint = "; it is gzip-compressed: name it with .gz" if raw.startswith(GZIP_SIGNATURE) else ""
+        raise ValueError(f"read_idx: {path} is not an IDX file (magic bytes {raw[:4].hex() or 'missing'}){hint}")
+    if raw[2] not in IDX_TYPES:
+        known = ", ".join(f"0x{code:02X} {np.dtype(kind).name}" for code, kind in IDX_TYPES.items())
+        raise ValueError(f"read_idx: {path} has the unknown IDX type code 0x{raw[2]:02X}; known: {known}")
     dtype = np.dtype(IDX_TYPES[raw[2]])
     ndim = raw[3]
     header = 4 + 4 * ndim
@@ -72,7 +86,8 @@ def load_idx(
 
     Returns ``(X, y)``: X of shape (n, 784) when ``flatten`` (else (n, 28, 28)), float32 scaled to [0, 1]
     when ``normalize`` (else the raw uint8 pixels); y int64 in 0…9. Missing files raise
-    ``FileNotFoundError`` naming the expected file names; nothing is downloaded.
+    ``FileNotFoundError`` naming the expected file names; nothing is downloaded. Files that are not uint8, or
+    labels above 9, raise ``ValueError`` naming the file.
     """
     owner = "load_idx"
     if kind not in SOURCES:
@@ -94,6 +109,17 @@ def load_idx(
         raise ValueError(
             f"{owner}: images of shape {images.shape} and labels of shape {labels.shape} do not pair up; "
             f"expected (n, rows, cols) images and n labels"
+        )
+    for path, values in zip(paths, (images, labels), strict=True):
+        if values.dtype != np.uint8:
+            raise ValueError(
+                f"{owner}: {path} holds {values.dtype} values; MNIST and Fashion-MNIST files hold uint8 (IDX type "
+                f"code 0x08): check that the file is one of theirs"
+            )
+    if labels.size and labels.max() > 9:
+        raise ValueError(
+            f"{owner}: {paths[1]} holds the label {labels.max()}; MNIST and Fashion-MNIST labels are 0…9: check "
+            f"that the file is one of theirs"
         )
     X = images.reshape(images.shape[0], -1) if flatten else images
     if normalize:

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from descentlab.data._validation import check_count
+from descentlab._numbers import is_integer
+from descentlab.data._validation import Seed, check_count
 
 SKLEARN_DATASETS = {
     "digits": "load_digits",
@@ -77,7 +78,7 @@ def diabetes() -> tuple[np.ndarray, np.ndarray]:
     return _bundled("diabetes")
 
 
-def mnist1d(n_samples: int = 5000, seed: int = 42, split: str = "all") -> tuple[np.ndarray, np.ndarray]:
+def mnist1d(n_samples: int = 5000, seed: Seed = 42, split: str = "all") -> tuple[np.ndarray, np.ndarray]:
     """MNIST-1D generated locally by the ``mnist1d`` package (Greydanus 2020).
 
     With the defaults (5000 samples, seed 42) the generator's arguments are those of the published data
@@ -85,12 +86,17 @@ def mnist1d(n_samples: int = 5000, seed: int = 42, split: str = "all") -> tuple[
     last 20 %, ``"all"`` both (train first). X has shape (n, 40), float64, standardized over the whole set
     by the generator; y int64 in 0…9. ``n_samples`` is rounded down to a multiple of 10 (equal classes).
 
-    The package seeds NumPy's and Python's *global* generators; this function saves both states and
-    restores them afterwards, so calling it leaves the caller's global randomness untouched.
+    The package takes an integer seed: a ``np.random.Generator`` given as ``seed`` is consumed to draw one,
+    ``int(seed.integers(2**31))``. The package seeds NumPy's and Python's *global* generators with it; this
+    function saves both states and restores them afterwards, so calling it leaves the caller's global
+    randomness untouched.
     """
     owner = "mnist1d"
     n_samples = check_count("n_samples", n_samples, owner=owner, minimum=10)
-    seed = check_count("seed", seed, owner=owner, minimum=0)
+    if isinstance(seed, np.random.Generator):
+        seed = int(seed.integers(2**31))
+    elif not is_integer(seed) or seed < 0:
+        raise TypeError(f"{owner}: seed={seed!r} must be an integer ≥ 0 or a numpy.random.Generator")
     if split not in ("train", "test", "all"):
         raise ValueError(f"{owner}: split={split!r} is not one of 'train', 'test', 'all'")
     try:

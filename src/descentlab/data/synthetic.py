@@ -4,7 +4,8 @@ Every function takes ``n_samples``, ``noise`` (the standard deviation of Gaussia
 points, or to the targets for regression) and ``seed`` (an integer or ``np.random.Generator``), and returns
 ``(X, y)``: ``X`` float64 of shape ``(n_samples, 2)`` (``(n_samples, 1)`` for :func:`sine`) and ``y``
 int64 class labels ``0 … k−1`` (float64 targets for :func:`sine`). Samples are shuffled; classes are as
-balanced as ``n_samples`` allows (class c gets ⌊n/k⌋ samples, plus one for the first n mod k classes).
+balanced as ``n_samples`` allows (class c gets ⌊n/k⌋ samples, plus one for the first n mod k classes),
+except in :func:`xor`, whose labels follow the uniformly drawn points (about half each, not exactly).
 Same arguments, same arrays, bit for bit.
 
     X, y = dl.data.moons(n_samples=500, noise=0.2, seed=0)

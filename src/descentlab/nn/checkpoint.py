@@ -83,6 +83,8 @@ def save(
 
     ``extra`` maps names to JSON-ready values or NumPy arrays (a training history, an epoch counter…).
     The file is written to a temporary name and then renamed, so an interrupted save leaves no half file.
+    Refused before anything is written: an optimizer whose state was made for another θ (another network, or
+    a copy in another dtype), and a folder that does not exist.
     """
     owner = "dl.nn.save"
     if not isinstance(net, Network):
@@ -96,6 +98,18 @@ def save(
     extra = {} if extra is None else extra
     if not isinstance(extra, dict) or not all(isinstance(key, str) for key in extra):
         raise TypeError(f"{owner}: extra must be a dict with string keys, got {type(extra).__name__}")
+    optimizer_state = None
+    if optimizer is not None:
+        optimizer_state = optimizer.state_dict()
+        mismatch = _optimizer_mismatch(optimizer, optimizer_state["arrays"], net.params)
+        if mismatch is not None:
+            raise ValueError(f"{owner}: {mismatch}; pass the optimizer that steps net.params")
+    target = _checkpoint_path(path)
+    if not target.parent.is_dir():
+        raise FileNotFoundError(
+            f"{owner}: the folder {target.parent} does not exist; create it first: "
+            f"Path({str(target.parent)!r}).mkdir(parents=True)"
+        )
 
     arrays: dict[str, np.ndarray] = {"params": net.params}
     arrays.update({f"state/{key}": value for key, value in net.state_arrays().items()})
@@ -110,11 +124,10 @@ def save(
         "extra": {},
         "extra_arrays": [],
     }
-    if optimizer is not None:
-        state = optimizer.state_dict()
-        for key, value in state.pop("arrays").items():
+    if optimizer_state is not None:
+        for key, value in optimizer_state.pop("arrays").items():
             arrays[f"optimizer/{key}"] = value
-        meta["optimizer"] = state
+        meta["optimizer"] = optimizer_state
     for key, value in extra.items():
         if isinstance(value, np.ndarray):
             if value.dtype.kind not in "biufc":
@@ -129,7 +142,6 @@ def save(
         raise TypeError(f"{owner}: extra values must be JSON-ready or NumPy arrays ({error})") from error
     arrays["metadata"] = np.array(text)
 
-    target = _checkpoint_path(path)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as handle:
@@ -149,10 +161,10 @@ def _read(path: Path) -> dict[str, np.ndarray]:
         what = "it is empty" if not head else f"it starts with {head[:4]!r}, not the zip signature b'PK\\x03\\x04'"
         raise ValueError(f"{owner}: {path} is not an .npz checkpoint file ({what}); give a file written by dl.nn.save")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise ValueError(f"{owner}: {path} is a single .npy array, not a descentlab checkpoint (.npz)")
-            return {key: data[key] for key in data.files}
+        contents = np.load(path, allow_pickle=False)
+        if not isinstance(contents, np.ndarray):  # an .npz archive; a .npy file gives its one array
+            with contents:
+                return {key: contents[key] for key in contents.files}
     except zipfile.BadZipFile as error:
         raise ValueError(
             f"{owner}: {path} is not a readable .npz checkpoint file (damaged zip archive: {error})"
@@ -163,7 +175,8 @@ def _read(path: Path) -> dict[str, np.ndarray]:
                 f"{owner}: {path} contains pickled objects; descentlab checkpoints hold plain arrays only and "
                 f"pickled content is refused (it can run arbitrary code when loaded)"
             ) from error
-        raise
+        raise ValueError(f"{owner}: {path} is not a readable .npz checkpoint file ({error})") from error
+    raise ValueError(f"{owner}: {path} is a single .npy array, not a descentlab checkpoint (.npz)")
 
 
 def _check_keys(record: dict[str, Any], keys: tuple[str, ...], where: str, path: Path) -> None:
@@ -199,66 +212,163 @@ def _first_mismatch(saved: dict[str, Any], net: Network) -> str | None:
     return None
 
 
-def load(path: str | os.PathLike, into: Network | None = None) -> Checkpoint:
-    """Read a checkpoint written by :func:`save`.
+def _damaged(path: Path, what: str) -> ValueError:
+    return ValueError(f"dl.nn.load: {path} is damaged: {what}; save the checkpoint again with dl.nn.save")
 
-    Without ``into`` the network is rebuilt from the saved architecture. With ``into=net`` the values are
-    copied into that network's existing arrays (views stay valid) after checking that the architecture
-    matches; a mismatch raises ``ValueError`` naming the first differing layer and shape.
-    """
+
+def _metadata(arrays: dict[str, np.ndarray], path: Path) -> dict[str, Any]:
+    """The metadata document, checked: a JSON object of this format and version with every key load reads."""
     owner = "dl.nn.load"
-    path = Path(path)
-    if not path.exists() and _checkpoint_path(path).exists():
-        path = _checkpoint_path(path)
-    arrays = _read(path)
     if "metadata" not in arrays or "params" not in arrays:
         raise ValueError(f"{owner}: {path} is not a descentlab checkpoint (no metadata/params arrays)")
-    meta = json.loads(str(arrays["metadata"]))
+    try:
+        meta = json.loads(str(arrays["metadata"]))
+    except json.JSONDecodeError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{owner}: {path} is not a descentlab checkpoint (unreadable metadata)")
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise ValueError(
             f"{owner}: {path} has format {meta.get('format')!r} version {meta.get('version')!r}; "
             f"this descentlab reads {FORMAT!r} version {VERSION}"
         )
     _check_keys(meta, _METADATA_KEYS, "metadata", path)
-    if into is None:
-        net = Network.from_config(meta["network"])
-    else:
-        if not isinstance(into, Network):
-            raise TypeError(f"{owner}: into must be a descentlab.nn.Network, got {type(into).__name__}")
+    return meta
+
+
+def _network(meta: dict[str, Any], into: Network | None, path: Path) -> Network:
+    """A network rebuilt from the saved architecture, or ``into`` once its architecture is found to match."""
+    try:
+        if into is None:
+            return Network.from_config(meta["network"])
         mismatch = _first_mismatch(meta["network"], into)
-        if mismatch is not None:
-            raise ValueError(f"{owner}: architecture mismatch: {mismatch}")
-        net = into
-    params = arrays["params"]
-    if params.shape != net.params.shape or params.dtype != net.params.dtype:
+    except (KeyError, TypeError, ValueError) as error:
+        raise _damaged(path, f"its network record is refused ({type(error).__name__}: {error})") from error
+    if mismatch is not None:
+        raise ValueError(f"dl.nn.load: architecture mismatch: {mismatch}")
+    return into
+
+
+def _net_arrays(arrays: dict[str, np.ndarray], net: Network, path: Path) -> dict[str, np.ndarray]:
+    """θ and the state arrays (batch norm running averages), each with exactly the shape and dtype of ``net``'s."""
+    targets = {"params": net.params, **{f"state/{key}": array for key, array in net.state_arrays().items()}}
+    for key, target in targets.items():
+        if key not in arrays:
+            raise _damaged(path, f"it has no {key!r} array")
+        saved = arrays[key]
+        if saved.shape != target.shape or saved.dtype != target.dtype:
+            raise ValueError(
+                f"dl.nn.load: {path}: {key} has shape {saved.shape} and dtype {saved.dtype}; the network expects "
+                f"{target.shape} {target.dtype}"
+            )
+    return {key: arrays[key] for key in targets}
+
+
+def _bit_generator(saved: Any, path: Path) -> np.random.BitGenerator:
+    """A bit generator of the saved kind, in the saved state (the dropout masks continue where they were)."""
+    state = _decode_state(saved)
+    kind = getattr(np.random, str(state.get("bit_generator")), None) if isinstance(state, dict) else None
+    if not (isinstance(kind, type) and issubclass(kind, np.random.BitGenerator)):
+        raise _damaged(path, "its generator state names no NumPy bit generator")
+    bit_generator = kind()
+    try:
+        bit_generator.state = state
+    except (KeyError, TypeError, ValueError) as error:
+        raise _damaged(path, f"its generator state is refused ({error})") from error
+    return bit_generator
+
+
+def _optimizer_mismatch(optimizer: Optimizer, arrays: dict[str, np.ndarray], params: np.ndarray) -> str | None:
+    """What is wrong when the optimizer's state arrays were not made for θ (another network, another dtype)."""
+    expected = optimizer._state_shape(params.shape)
+    for key, array in arrays.items():
+        if array.shape != expected or array.dtype != params.dtype:
+            return (
+                f"the optimizer state {key!r} has shape {array.shape} {array.dtype} but the network's θ is "
+                f"{params.shape} {params.dtype}"
+            )
+    return None
+
+
+def _optimizer(saved: Any, arrays: dict[str, np.ndarray], params: np.ndarray, path: Path) -> Optimizer | None:
+    """The saved optimizer, rebuilt and checked by its own ``load_state_dict``, and against θ."""
+    if saved is None:
+        return None
+    if not isinstance(saved, dict):
+        raise _damaged(path, "its optimizer record is not a JSON object")
+    _check_keys(saved, _OPTIMIZER_KEYS, "optimizer state", path)
+    cls = _OPTIMIZER_CLASSES.get(saved["optimizer"])
+    if cls is None:
         raise ValueError(
-            f"{owner}: params has shape {params.shape} and dtype {params.dtype}; the network expects "
-            f"{net.params.shape} {net.params.dtype}"
+            f"dl.nn.load: unknown optimizer {saved['optimizer']!r} in {path}; known: {', '.join(_OPTIMIZER_CLASSES)}"
         )
-    net.params[...] = params
+    prefix = "optimizer/"
+    state = {**saved, "arrays": {key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)}}
+    try:
+        optimizer = cls(**state["hyperparameters"])
+        optimizer.load_state_dict(state)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"dl.nn.load: {path} holds an optimizer state that is refused: {error}") from error
+    mismatch = _optimizer_mismatch(optimizer, state["arrays"], params)
+    if mismatch is not None:
+        raise ValueError(f"dl.nn.load: {path} pairs a network with an optimizer made for another one: {mismatch}")
+    return optimizer
+
+
+def _schedule(saved: Any, path: Path) -> schedules.Schedule | None:
+    if saved is None:
+        return None
+    if not isinstance(saved, dict):
+        raise _damaged(path, "its schedule record is not a JSON object")
+    try:
+        return schedules.from_state_dict(saved)
+    except (KeyError, TypeError, ValueError) as error:
+        reason = f"{type(error).__name__}: {error}"
+        raise ValueError(f"dl.nn.load: {path} holds a schedule that is refused ({reason})") from error
+
+
+def _extra(meta: dict[str, Any], arrays: dict[str, np.ndarray], path: Path) -> dict[str, Any]:
+    names = meta["extra_arrays"]
+    if not isinstance(meta["extra"], dict) or not isinstance(names, list):
+        raise _damaged(path, "its extras are not a JSON object and a list of array names")
+    missing = [name for name in names if f"extra/{name}" not in arrays]
+    if missing:
+        raise _damaged(path, f"it has no {f'extra/{missing[0]}'!r} array")
+    return {**meta["extra"], **{name: arrays[f"extra/{name}"] for name in names}}
+
+
+def load(path: str | os.PathLike, into: Network | None = None) -> Checkpoint:
+    """Read a checkpoint written by :func:`save`.
+
+    Without ``into`` the network is rebuilt from the saved architecture. With ``into=net`` the values are
+    copied into that network's existing arrays (views stay valid) after checking that the architecture
+    matches; a mismatch raises ``ValueError`` naming the first differing layer and shape. Everything in the
+    file (θ, running averages, generator, optimizer, schedule, extras) is checked before ``into`` is written,
+    so a refused file leaves ``into`` as it was.
+    """
+    owner = "dl.nn.load"
+    if into is not None and not isinstance(into, Network):
+        raise TypeError(f"{owner}: into must be a descentlab.nn.Network, got {type(into).__name__}")
+    path = Path(path)
+    if not path.exists() and _checkpoint_path(path).exists():
+        path = _checkpoint_path(path)
+    arrays = _read(path)
+    meta = _metadata(arrays, path)
+    net = _network(meta, into, path)
+    values = _net_arrays(arrays, net, path)
+    bit_generator = _bit_generator(meta["rng"], path)
+    optimizer = _optimizer(meta["optimizer"], arrays, values["params"], path)
+    schedule = _schedule(meta["schedule"], path)
+    extra = _extra(meta, arrays, path)
+
+    net.params[...] = values["params"]
     for key, array in net.state_arrays().items():
-        array[...] = arrays[f"state/{key}"]
-    rng_state = _decode_state(meta["rng"])
-    if type(net.rng.bit_generator).__name__ != rng_state["bit_generator"]:
-        bit_generator = getattr(np.random, rng_state["bit_generator"])()
+        array[...] = values[f"state/{key}"]
+    if type(net.rng.bit_generator) is type(bit_generator):
+        net.rng.bit_generator.state = bit_generator.state  # the layers share this generator object
+    else:
         net.rng = np.random.Generator(bit_generator)
         for layer in net.layers:
             if hasattr(layer, "rng"):
                 layer.rng = net.rng
-    net.rng.bit_generator.state = rng_state
-
-    optimizer = None
-    if meta["optimizer"] is not None:
-        state = dict(meta["optimizer"])
-        _check_keys(state, _OPTIMIZER_KEYS, "optimizer state", path)
-        cls = _OPTIMIZER_CLASSES.get(state["optimizer"])
-        if cls is None:
-            raise ValueError(f"{owner}: unknown optimizer {state['optimizer']!r} in {path}")
-        prefix = "optimizer/"
-        state["arrays"] = {key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)}
-        optimizer = cls(**state["hyperparameters"])
-        optimizer.load_state_dict(state)
-    schedule = None if meta["schedule"] is None else schedules.from_state_dict(meta["schedule"])
-    extra = dict(meta["extra"])
-    extra.update({key: arrays[f"extra/{key}"] for key in meta["extra_arrays"]})
     return Checkpoint(net=net, optimizer=optimizer, schedule=schedule, extra=extra)

@@ -33,7 +33,9 @@ def gradcheck(net: Network, X: Any, y: Any, loss: str = "ce", eps: float = 1e-6,
     """Largest relative error between backpropagation and central differences over the parameter arrays.
 
     ``net`` must be float64 (in float32 the differences drown in rounding). Costs 2·P forward passes: use a
-    small network and batch. The network's parameters, running averages and generator are left unchanged.
+    small network and batch. The network's parameters, running averages and generator are left unchanged,
+    also when the check is interrupted. A gradient with NaN or Inf on either side raises ``ValueError`` naming
+    the parameter arrays that hold them (its relative error would be NaN, which no threshold catches).
     """
     owner = "gradcheck"
     if not isinstance(net, Network):
@@ -49,12 +51,13 @@ def gradcheck(net: Network, X: Any, y: Any, loss: str = "ce", eps: float = 1e-6,
     l2 = check_nonnegative("l2", l2, owner=owner)
     X, loss_fn, targets = net._prepare(X, y, loss, owner)
     snapshot = net._snapshot()
+    params_before = net.params.copy()
     grads_before = net.grads.copy()
-    net.loss_and_grad(X, y, loss=loss, l2=l2)
-    analytic = net.grads.copy()
-    numeric = np.empty_like(analytic)
     theta = net.params
+    numeric = np.empty_like(theta)
     try:
+        net.loss_and_grad(X, y, loss=loss, l2=l2)
+        analytic = net.grads.copy()
         for i in range(theta.size):
             original = theta[i]
             theta[i] = original + eps
@@ -65,14 +68,30 @@ def gradcheck(net: Network, X: Any, y: Any, loss: str = "ce", eps: float = 1e-6,
             minus = net._training_loss(X, loss_fn, targets, l2)
             theta[i] = original
             numeric[i] = (plus - minus) / (2 * eps)
-    finally:
+    finally:  # also on an exception or Ctrl-C in a forward pass: θ may hold θᵢ ± ε at that moment
+        theta[...] = params_before
         net._restore(snapshot)
         net.grads[...] = grads_before
+    _check_finite(net, analytic, numeric, owner)
     floor = max(RELATIVE_FLOOR * (float(np.linalg.norm(analytic)) + float(np.linalg.norm(numeric))), NORM_FLOOR)
-    worst = 0.0
+    errors = []
     for record in net.layout:
         g, n = analytic[record.slice], numeric[record.slice]
         scale = float(np.linalg.norm(g)) + float(np.linalg.norm(n))
-        error = float(np.linalg.norm(g - n)) / max(scale, floor)
-        worst = max(worst, error)
-    return worst
+        errors.append(float(np.linalg.norm(g - n)) / max(scale, floor))
+    return float(np.max(errors, initial=0.0))  # np.max, unlike max(), propagates a NaN instead of dropping it
+
+
+def _check_finite(net: Network, analytic: np.ndarray, numeric: np.ndarray, owner: str) -> None:
+    """Refuse NaN or Inf on either side: its relative error is NaN, which must never read as a pass."""
+    sides = (
+        ("backpropagation gives", analytic, "a layer's backward pass is broken"),
+        ("central differences give", numeric, "the loss is not finite near θ: check the forward pass and the data"),
+    )
+    problems = []
+    for side, gradient, hint in sides:
+        arrays = [f"{r.layer}.{r.name}" for r in net.layout if not np.isfinite(gradient[r.slice]).all()]
+        if arrays:
+            problems.append(f"{side} NaN or Inf in {', '.join(arrays)} ({hint})")
+    if problems:
+        raise ValueError(f"{owner}: {'; '.join(problems)}")

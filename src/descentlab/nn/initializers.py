@@ -139,10 +139,29 @@ INITIALIZERS: dict[str, Initializer] = {
 ALIASES = {"he": "he_normal", "xavier": "xavier_normal", "glorot": "xavier_normal", "lecun": "lecun_normal"}
 
 
+class _FiniteChecked:
+    """A caller's initializer whose result is checked for NaN and Inf: a network started from NaN weights
+    trains to NaN without a word. (The built-in initializers cannot return either.)"""
+
+    def __init__(self, init: Initializer) -> None:
+        self.init = init
+        self.__name__ = initializer_name(init)
+
+    def __call__(self, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype = np.float64) -> np.ndarray:
+        values = np.asarray(self.init(shape, rng, dtype))
+        if values.dtype.kind not in "biuf" or not np.isfinite(values).all():
+            raise ValueError(
+                f"initializer {self.__name__} returned NaN, Inf or non-numbers for a weight of shape {tuple(shape)}; "
+                f"an initializer must return finite numbers (look for a division by zero or an overflow in it)"
+            )
+        return values
+
+
 def get_initializer(init: str | Initializer) -> Initializer:
-    """Resolve a name (or alias) to its initializer; a callable is returned as it is."""
+    """Resolve a name (or alias) to its initializer; a callable comes back wrapped so that NaN or Inf in what
+    it returns raises ``ValueError``."""
     if callable(init):
-        return init
+        return init if isinstance(init, _FiniteChecked) else _FiniteChecked(init)
     if isinstance(init, str):
         key = ALIASES.get(init, init)
         if key in INITIALIZERS:

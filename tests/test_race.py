@@ -53,7 +53,8 @@ def test_race_matches_stepping_by_hand_for_every_optimizer():
         expected = _manual(surfaces.rosenbrock, opt, STARTS, 120)
         np.testing.assert_array_equal(run.trajectory, expected, err_msg=name)
         np.testing.assert_array_equal(run.losses, surfaces.rosenbrock.value(expected.reshape(-1, 2)).reshape(121, 3))
-        np.testing.assert_array_equal(run.step_sizes, np.linalg.norm(np.diff(expected, axis=0), axis=-1))
+        steps = np.diff(expected, axis=0)
+        np.testing.assert_array_equal(run.step_sizes, np.hypot(steps[..., 0], steps[..., 1]))
         np.testing.assert_array_equal(run.diverged_at, [-1, -1, -1])
         assert run.optimizer_description == opt.describe()
         assert run.hyperparameters == opt.hyperparameters()
@@ -290,3 +291,65 @@ def test_a_start_where_f_is_not_finite_is_refused():
     overflow = surfaces.rosenbrock
     with pytest.raises(ValueError, match="not finite at the start"):
         race(overflow, {"GD": optim.GD(lr=1e-3)}, start=(1e200, 0.0), escape=1e300)
+
+
+# -- Newton at a singular Hessian -------------------------------------------------------------------------------
+def test_a_singular_hessian_stops_only_that_newton_start_and_the_race_keeps_every_result():
+    starts = np.array([[-1.5, 2.0], [0.0, 0.005]])  # Rosenbrock's Hessian is singular on y = x² + 0.005
+    first_order = {"GD": optim.GD(lr=1e-3), "Adam": optim.Adam(lr=0.05)}
+    result = race(surfaces.rosenbrock, {**first_order, "Newton": optim.Newton()}, starts=starts, steps=500)
+    without_newton = race(surfaces.rosenbrock, first_order, starts=starts, steps=500)
+    for name in first_order:
+        np.testing.assert_array_equal(result.runs[name].trajectory, without_newton.runs[name].trajectory)
+    newton = result.runs["Newton"]
+    assert newton.diverged_at.tolist() == [-1, 1]
+    np.testing.assert_array_equal(newton.trajectory[:, 1], np.broadcast_to(starts[1], (501, 2)))
+    assert (newton.step_sizes[:, 1] == 0).all()
+    alone = race(surfaces.rosenbrock, {"Newton": optim.Newton()}, start=starts[0], steps=500).runs["Newton"]
+    np.testing.assert_array_equal(newton.trajectory[:, 0], alone.trajectory[:, 0])
+    assert list(newton.failures) == [1]
+    message = newton.failures[1]
+    for part in ("'Newton'", "start (0, 0.005)", "singular", "step 1", "damping=1e-3", "min_curvature"):
+        assert part in message
+    assert message in result.summary()
+    assert json.loads(json.dumps(result.to_dict()))["runs"]["Newton"]["failures"] == {"1": message}
+    assert result.runs["GD"].failures == {} and result.best.name == "Newton"
+
+
+def test_a_newton_start_that_reaches_a_singular_hessian_mid_race_is_frozen_there():
+    # Far out on the plateau Newton walks outward until exp(−½(x² + 2y²)) underflows: H = 0 at step 25.
+    starts = np.array([[38.0, 0.0], [0.5, 0.5]])
+    newton = race(surfaces.plateau, {"Newton": optim.Newton()}, starts=starts, steps=60).runs["Newton"]
+    t = int(newton.diverged_at[0])
+    assert t > 1 and newton.diverged_at[1] == -1
+    np.testing.assert_array_equal(
+        newton.trajectory[:t, 0], _manual(surfaces.plateau, optim.Newton(), starts[:1], t - 1, hessian=True)[:, 0]
+    )
+    np.testing.assert_array_equal(newton.trajectory[t:, 0], np.broadcast_to(newton.trajectory[t - 1, 0], (61 - t, 2)))
+    assert f"step {t} is undefined" in newton.failures[0] and "start (38, 0)" in newton.failures[0]
+    alone = race(surfaces.plateau, {"Newton": optim.Newton()}, start=starts[1], steps=60).runs["Newton"]
+    np.testing.assert_array_equal(newton.trajectory[:, 1], alone.trajectory[:, 0])
+    damped = race(surfaces.plateau, {"Newton": optim.Newton(damping=1e-3)}, start=starts[0], steps=60).runs["Newton"]
+    assert damped.failures == {}
+
+
+# -- names, flags and step sizes ------------------------------------------------------------------------------
+def test_optimizer_names_must_be_strings_so_that_none_is_dropped():
+    with pytest.raises(TypeError, match=r"race: optimizer names must be strings, got 1 \(int\)"):
+        race("booth", {1: optim.GD(lr=0.01), "1": optim.Adam(lr=0.1)}, steps=5)
+    with pytest.raises(TypeError, match="optimizer names must be strings, got 0"):
+        race("booth", {0: optim.GD(lr=0.01)}, steps=5, schedules={0: lambda t: 0.01})
+
+
+@pytest.mark.parametrize("flag", ["no", None, 1])
+def test_stop_on_divergence_must_be_a_bool(flag):
+    with pytest.raises(TypeError, match=f"race: stop_on_divergence must be True or False, got {flag!r}"):
+        race("saddle", {"GD": optim.GD(lr=0.1)}, steps=80, escape=10.0, stop_on_divergence=flag)
+
+
+def test_step_sizes_between_huge_finite_points_do_not_overflow():
+    run = race("ackley", {"GD": optim.GD(lr=1e300)}, steps=3, escape=1e308, backend="portable").runs["GD"]
+    assert (run.diverged_at == -1).all() and np.isfinite(run.trajectory).all()
+    assert np.isfinite(run.step_sizes).all() and run.step_sizes.max() > 1e299
+    steps = np.diff(run.trajectory, axis=0)
+    np.testing.assert_array_equal(run.step_sizes, np.hypot(steps[..., 0], steps[..., 1]))

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from descentlab import optim, surfaces
-from descentlab.surfaces import race
+from descentlab.surfaces import race, racing
 
 pytest.importorskip("numba")
+special = pytest.importorskip("scipy.special")
 
 
 def _starts(surface, k, seed):
@@ -62,14 +63,83 @@ def test_compiled_race_matches_closely_where_the_surface_uses_transcendental_fun
     np.testing.assert_array_equal(compiled.diverged_at, portable.diverged_at)
 
 
-def test_auto_uses_a_ready_kernel_and_leaves_the_optimizer_untouched():
+def test_auto_chooses_by_the_arguments_alone_whatever_ran_before():
+    """The same call gives the same bits in any process: "auto" takes the compiled loop only where it equals the
+    portable loop (an arithmetic-only surface) and the race is long enough, never because a kernel is ready."""
+    rmsprop = {"RMSprop": optim.RMSprop(lr=0.01)}
+    starts = _starts(surfaces.ackley, 40, seed=0)
+    race(surfaces.ackley, rmsprop, starts=starts, steps=300, backend="compiled")  # the kernel is ready now
+    auto = race(surfaces.ackley, rmsprop, starts=starts, steps=300).runs["RMSprop"]
+    portable = race(surfaces.ackley, rmsprop, starts=starts, steps=300, backend="portable").runs["RMSprop"]
+    assert auto.backend == "portable"
+    np.testing.assert_array_equal(auto.trajectory, portable.trajectory)
+    np.testing.assert_array_equal(auto.losses, portable.losses)
+
     adam = optim.Adam(lr=0.05)
-    race(surfaces.rosenbrock, {"Adam": adam}, steps=20, backend="compiled")  # compiled (or loaded) now
-    result = race(surfaces.rosenbrock, {"Adam": adam}, steps=20)
-    assert result.runs["Adam"].backend == "compiled"
-    assert adam.state is None
-    newton = race(surfaces.rosenbrock, {"Newton": optim.Newton()}, steps=5)
+    race(surfaces.rosenbrock, {"Adam": adam}, steps=20, backend="compiled")
+    assert race(surfaces.rosenbrock, {"Adam": adam}, steps=20).runs["Adam"].backend == "portable"  # short: portable
+    steps = racing.AUTO_COMPILED_MIN_WORK
+    long = race(surfaces.rosenbrock, {"Adam": adam}, steps=steps).runs["Adam"]
+    assert long.backend == "compiled" and adam.state is None
+    reference = race(surfaces.rosenbrock, {"Adam": adam}, steps=steps, backend="portable").runs["Adam"]
+    np.testing.assert_array_equal(long.trajectory, reference.trajectory)
+    newton = race(surfaces.rosenbrock, {"Newton": optim.Newton()}, steps=steps)
     assert newton.runs["Newton"].backend == "portable"
+
+
+@pytest.mark.parametrize("name", sorted(surfaces.SURFACES))
+def test_the_loops_agree_bit_for_bit_on_arithmetic_surfaces_and_to_rounding_on_the_others(name):
+    surface = surfaces.SURFACES[name]
+    kwargs = {"starts": _starts(surface, 5, seed=2), "steps": 3}
+    portable = race(surface, {"Adam": optim.Adam(lr=0.01)}, backend="portable", **kwargs).runs["Adam"]
+    compiled = race(surface, {"Adam": optim.Adam(lr=0.01)}, backend="compiled", **kwargs).runs["Adam"]
+    if surface.arithmetic_only:
+        np.testing.assert_array_equal(compiled.trajectory, portable.trajectory)
+        np.testing.assert_array_equal(compiled.losses, portable.losses)
+    else:  # exp/cos/tanh of the C library against NumPy's: a few units in the last place per step
+        np.testing.assert_allclose(compiled.trajectory, portable.trajectory, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(compiled.losses, portable.losses, rtol=1e-13, atol=1e-15)
+    np.testing.assert_array_equal(compiled.diverged_at, portable.diverged_at)
+
+
+def test_step_sizes_between_huge_finite_points_are_finite_and_equal_on_both_loops():
+    kwargs = {"steps": 3, "escape": 1e308}
+    portable = race("ackley", {"GD": optim.GD(lr=1e300)}, backend="portable", **kwargs).runs["GD"]
+    compiled = race("ackley", {"GD": optim.GD(lr=1e300)}, backend="compiled", **kwargs).runs["GD"]
+    assert np.isfinite(compiled.step_sizes).all() and compiled.step_sizes.max() > 1e299
+    np.testing.assert_array_equal(compiled.step_sizes, portable.step_sizes)
+
+
+def sigmoid_value(x, y):
+    return special.expit(x) + y * y  # a SciPy ufunc: NumPy runs it, numba does not know it
+
+
+def sigmoid_grad(x, y):
+    s = special.expit(x)
+    return s * (1.0 - s), 2.0 * y
+
+
+def sigmoid_hessian(x, y):
+    s = special.expit(x)
+    return s * (1.0 - s) * (1.0 - 2.0 * s), 0.0 * x, 2.0 + 0.0 * x
+
+
+def test_a_surface_numba_cannot_compile_is_refused_with_a_value_error():
+    sigmoid = surfaces.Surface(
+        "sigmoid",
+        "a step and a bowl",
+        sigmoid_value,
+        sigmoid_grad,
+        sigmoid_hessian,
+        (),
+        [],
+        0.0,
+        ((-3, 3), (-3, 3)),
+        (1, 1),
+    )
+    with pytest.raises(ValueError, match=r"cannot compile the sigmoid surface's functions .*sigmoid_value.*portable"):
+        race(sigmoid, {"GD": optim.GD(lr=0.1)}, steps=5, backend="compiled")
+    assert race(sigmoid, {"GD": optim.GD(lr=0.1)}, steps=5).runs["GD"].backend == "portable"
 
 
 def test_compiled_is_refused_where_it_does_not_apply(monkeypatch):

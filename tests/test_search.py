@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from descentlab import nn, optim, search, surfaces
+from descentlab.optim._backend import fast_path_available
 
 BOX = ((-2.0, 2.0), (-2.0, 2.0))
 
@@ -73,6 +74,37 @@ def test_a_sampler_chooses_the_starts_and_diverged_restarts_rank_last():
     wild = search.random_restarts("booth", 3, local_search=optim.GD(lr=1.0), seed=0, steps=50)
     assert all(r.diverged and r.score == math.inf and r.minimum == -1 for r in wild.restarts)
     assert wild.best.index == 0
+
+
+def test_uniform_starts_are_nested_in_k():
+    def starts(k):
+        result = search.random_restarts("rastrigin", k, bounds=BOX, local_search=optim.GD(lr=1e-3), seed=0, steps=1)
+        return np.array([r.start for r in result.restarts])
+
+    np.testing.assert_array_equal(starts(3), starts(5)[:3])
+    assert (np.abs(starts(5)) <= 2.0).all()
+
+
+def test_escape_lets_restarts_start_beyond_the_default_box():
+    wide = ((-5000.0, 5000.0), (-5000.0, 5000.0))
+    result = search.random_restarts(
+        "rosenbrock", 4, bounds=wide, local_search=optim.GD(lr=1e-12), seed=0, steps=10, escape=1e6
+    )
+    assert result.race.escape == 1e6
+    assert np.abs(result.race.starts).max() > 3000 and not any(r.diverged for r in result.restarts)
+
+
+def test_identical_restarts_give_identical_scores_whatever_was_compiled_before():
+    kwargs = {"local_search": optim.RMSprop(lr=0.01), "seed": 0, "steps": 300}
+    first = search.random_restarts("ackley", 40, **kwargs)
+    if fast_path_available():  # a compiled kernel for this very race must not change the next call's answer
+        surfaces.race("ackley", {"x": optim.RMSprop(lr=0.01)}, steps=1, backend="compiled")
+    second = search.random_restarts("ackley", 40, **kwargs)
+    np.testing.assert_array_equal(second.scores, first.scores)
+    portable = surfaces.race(
+        "ackley", {"local_search": optim.RMSprop(lr=0.01)}, starts=first.race.starts, steps=300, backend="portable"
+    )
+    np.testing.assert_array_equal(second.race.runs["local_search"].trajectory, portable.runs["local_search"].trajectory)
 
 
 def test_restarts_on_a_surface_without_minima_reach_none():
@@ -152,6 +184,30 @@ def test_non_finite_scores_rank_last():
         ("rastrigin", {"local_search": optim.GD(lr=0.01), "tolerance": 0}, ValueError, "tolerance"),
         (lambda s: (0.0, None), {"bounds": BOX}, ValueError, "surfaces only"),
         (lambda s: (0.0, None), {"local_search": optim.GD(lr=0.1)}, ValueError, "surfaces only"),
+        (lambda s: (0.0, None), {"steps": 100}, ValueError, "steps apply to surfaces only"),
+        (lambda s: (0.0, None), {"tolerance": 0.1}, ValueError, "tolerance apply to surfaces only"),
+        (lambda s: (0.0, None), {"escape": 1e6}, ValueError, "escape apply to surfaces only"),
+        (
+            "booth",
+            {"local_search": "adam"},
+            TypeError,
+            r"random_restarts: local_search='adam' is a str.*make_optimizer",
+        ),
+        ("booth", {"local_search": optim.GD(lr=0.01), "steps": 0}, ValueError, "random_restarts: steps=0"),
+        ("booth", {"local_search": optim.GD(lr=0.01), "escape": 0.0}, ValueError, "random_restarts: escape=0.0"),
+        (
+            "rosenbrock",
+            {"local_search": optim.GD(lr=1e-3), "bounds": ((-5000, 5000), (-5000, 5000))},
+            ValueError,
+            r"random_restarts: the bounds gave starts outside the divergence box .*3000.*escape=",
+        ),
+        (
+            "rosenbrock",
+            {"local_search": optim.GD(lr=1e-3), "sampler": lambda rng, k: np.full((k, 2), 4000.0)},
+            ValueError,
+            r"random_restarts: sampler\(rng, 3\) gave starts outside the divergence box",
+        ),
+        ("booth", {"local_search": optim.GD(lr=0.01), "bounds": 5}, ValueError, "random_restarts: bounds=5"),
         (lambda s: 0.0, {}, TypeError, "pair"),
         (3, {}, TypeError, "objective"),
         ("banana", {"local_search": optim.GD(lr=0.01)}, ValueError, "unknown surface"),
@@ -264,6 +320,7 @@ def test_anneal_network_lowers_a_tiny_networks_loss_and_keeps_the_best():
         ((lambda t: 0.0,), {}, ValueError, "start"),
         ((lambda t: math.inf, [0.0]), {}, ValueError, "energy at the start"),
         ((42,), {}, TypeError, "energy"),
+        (("rastrigin",), {"record_path": "no"}, TypeError, "simulated_annealing: record_path must be True or False"),
     ],
 )
 def test_simulated_annealing_rejects_bad_arguments(args, kwargs, error, match):

@@ -264,6 +264,35 @@ def test_grid_rejects_bad_sizes(n, error):
         surfaces.grid(surfaces.booth, n=n)
 
 
+@pytest.mark.parametrize(
+    "bounds", [5, ((1.0, 0.0), (0.0, 1.0)), ((math.nan, 1.0), (0.0, 1.0)), ((0.0, 1.0),), (("0", "1"), (0, 1))]
+)
+def test_grid_rejects_bad_bounds_naming_them(bounds):
+    with pytest.raises(ValueError, match=r"grid: bounds=.* must be \(\(xmin, xmax\), \(ymin, ymax\)\) with finite"):
+        surfaces.grid(surfaces.booth, n=3, bounds=bounds)
+
+
+def test_a_surface_checks_its_bounds_and_its_arithmetic_flag():
+    fields = {
+        "name": "bowl",
+        "description": "a bowl",
+        "value_fn": surfaces.booth.value_fn,
+        "grad_fn": surfaces.booth.grad_fn,
+        "hessian_fn": surfaces.booth.hessian_fn,
+        "params": (),
+        "minima": [(1.0, 3.0)],
+        "minimum_value": 0.0,
+        "bounds": ((-10, 10), (-10, 10)),
+        "start": (0.0, 0.0),
+    }
+    assert Surface(**fields).bounds == ((-10.0, 10.0), (-10.0, 10.0))
+    assert not Surface(**fields).arithmetic_only and Surface(**fields, arithmetic_only=True).arithmetic_only
+    with pytest.raises(ValueError, match="Surface 'bowl': bounds=5 must be"):
+        Surface(**{**fields, "bounds": 5})
+    with pytest.raises(TypeError, match="Surface 'bowl': arithmetic_only must be True or False"):
+        Surface(**fields, arithmetic_only="yes")
+
+
 def test_grid_rejects_a_name():
     with pytest.raises(TypeError, match="Surface"):
         surfaces.grid("booth")

@@ -31,8 +31,11 @@ import numpy as np
 
 from descentlab import optim
 from descentlab._numbers import is_integer, is_real
+from descentlab.optim._validation import check_bool
 from descentlab.surfaces import Bounds, RaceResult, Surface, race
 from descentlab.surfaces import get as get_surface
+from descentlab.surfaces.racing import default_escape
+from descentlab.surfaces.surface import check_bounds
 
 SeedLike = int | np.random.Generator
 Energy = Callable[[np.ndarray], float]
@@ -114,17 +117,21 @@ def random_restarts(
     sampler: Callable[[np.random.Generator, int], np.ndarray] | None = None,
     local_search: optim.Optimizer | None = None,
     seed: SeedLike = 0,
-    steps: int = 500,
+    steps: int | None = None,
     clip_norm: float | None = None,
-    tolerance: float = 1e-2,
+    tolerance: float | None = None,
+    escape: float | None = None,
 ) -> RestartResult:
     """Run a local search from ``k`` random starts and keep the best.
 
     On a surface (a :class:`Surface` or its name): the starts are drawn uniformly in ``bounds`` (the
     surface's own by default) or by ``sampler(rng, k) -> (k, 2) array``; ``local_search`` (an optimizer,
-    e.g. ``optim.GD(lr=2e-3)``, required) runs ``steps`` steps from all of them at once through
-    :func:`descentlab.surfaces.race` (with ``clip_norm`` if given). The score is the final f; a restart
-    *reached* a known minimum when it ended within ``tolerance`` of it.
+    e.g. ``optim.GD(lr=2e-3)``, required) runs ``steps`` steps (default 500) from all of them at once through
+    :func:`descentlab.surfaces.race` (with ``clip_norm`` and ``escape``, the divergence box, if given; the
+    starts must lie in that box). The score is the final f; a restart *reached* a known minimum when it ended
+    within ``tolerance`` (default 1e-2) of it. Uniform starts are nested in k: start i is drawn from the
+    generator's draws 2i and 2i + 1, so with the same seed the first 10 of 20 starts are the 10 starts of
+    k = 10.
 
     On a callable ``run(seed) -> (score, result)``: restart i calls ``run(seed_i)`` with seeds derived from
     ``seed`` (``np.random.SeedSequence(seed).spawn(k)``, so restart i gets the same seed whatever k is); lower
@@ -137,25 +144,38 @@ def random_restarts(
 
         best_net = dl.search.random_restarts(run, k=10, seed=0).best.result
 
-    ``bounds``, ``sampler``, ``local_search``, ``steps`` and ``clip_norm`` belong to surfaces and are refused
-    with a callable. Returns a :class:`RestartResult`; ties go to the earlier restart.
+    ``bounds``, ``sampler``, ``local_search``, ``steps``, ``clip_norm``, ``tolerance`` and ``escape`` belong
+    to surfaces and are refused with a callable. Returns a :class:`RestartResult`; ties go to the earlier
+    restart.
     """
     k = _positive_int("random_restarts", "k", k, "e.g. 20")
-    tolerance = _positive_float("random_restarts", "tolerance", tolerance, "e.g. 1e-2")
     if isinstance(objective, (Surface, str)):
-        return _restart_surface(
-            get_surface(objective), k, bounds, sampler, local_search, seed, steps, clip_norm, tolerance
-        )
+        surface = get_surface(objective)
+        steps = 500 if steps is None else _positive_int("random_restarts", "steps", steps, "e.g. 500")
+        tolerance = 1e-2 if tolerance is None else tolerance
+        tolerance = _positive_float("random_restarts", "tolerance", tolerance, "e.g. 1e-2")
+        escape = default_escape(surface) if escape is None else escape
+        escape = _positive_float("random_restarts", "escape", escape, "the divergence box |θᵢ| ≤ escape, e.g. 1e4")
+        return _restart_surface(surface, k, bounds, sampler, local_search, seed, steps, clip_norm, tolerance, escape)
     if not callable(objective):
         raise TypeError(
             f"random_restarts: objective must be a Surface, a surface name or a function run(seed) -> (score, "
             f"result), got {type(objective).__name__}"
         )
-    surface_only = {"bounds": bounds, "sampler": sampler, "local_search": local_search, "clip_norm": clip_norm}
+    surface_only = {
+        "bounds": bounds,
+        "sampler": sampler,
+        "local_search": local_search,
+        "steps": steps,
+        "clip_norm": clip_norm,
+        "tolerance": tolerance,
+        "escape": escape,
+    }
     given = [name for name, value in surface_only.items() if value is not None]
     if given:
         raise ValueError(
-            f"random_restarts: {', '.join(given)} apply to surfaces only; a function run(seed) draws its own start"
+            f"random_restarts: {', '.join(given)} apply to surfaces only; a function run(seed) draws its own start, "
+            f"runs its own steps and returns its own score"
         )
     restarts = []
     for index, child in enumerate(_seed_sequence(seed, "random_restarts").spawn(k)):
@@ -179,11 +199,18 @@ def _restart_surface(
     steps: int,
     clip_norm: float | None,
     tolerance: float,
+    escape: float,
 ) -> RestartResult:
     if local_search is None:
         raise ValueError(
             "random_restarts: on a surface give local_search, the optimizer each start runs, e.g. "
             "local_search=descentlab.optim.GD(lr=2e-3)"
+        )
+    if not isinstance(local_search, optim.Optimizer):
+        raise TypeError(
+            f"random_restarts: local_search={local_search!r} is a {type(local_search).__name__}, not a descentlab "
+            f"optimizer; pass one, e.g. local_search=descentlab.optim.GD(lr=2e-3) (from a name: "
+            f"descentlab.optim.make_optimizer('adam', lr=0.01))"
         )
     if bounds is not None and sampler is not None:
         raise ValueError("random_restarts: give bounds (uniform starts) or sampler(rng, k), not both")
@@ -199,9 +226,19 @@ def _restart_surface(
                 f"it must draw finite points"
             )
     else:
-        (x0, x1), (y0, y1) = _check_bounds(surface.bounds if bounds is None else bounds)
-        starts = np.column_stack([rng.uniform(x0, x1, k), rng.uniform(y0, y1, k)])
-    result = race(surface, {"local_search": local_search}, starts=starts, steps=steps, clip_norm=clip_norm)
+        (x0, x1), (y0, y1) = surface.bounds if bounds is None else check_bounds(bounds, owner="random_restarts")
+        starts = rng.uniform((x0, y0), (x1, y1), size=(k, 2))  # row-major: start i from draws 2i, 2i + 1
+    outside = np.flatnonzero((np.abs(starts) > escape).any(axis=1))
+    if outside.size:
+        source = f"sampler(rng, {k})" if sampler is not None else "the bounds"
+        raise ValueError(
+            f"random_restarts: {source} gave starts outside the divergence box |θᵢ| ≤ escape = {escape:g} (rows "
+            f"{outside[:5].tolist()}, e.g. {starts[outside[0]].tolist()}); pass a larger escape (e.g. "
+            f"escape={10 * np.abs(starts).max():.3g}) or draw the starts nearer the surface"
+        )
+    result = race(
+        surface, {"local_search": local_search}, starts=starts, steps=steps, clip_norm=clip_norm, escape=escape
+    )
     run = result.runs["local_search"]
     if len(surface.minima):
         index, distance = surface.nearest_minimum(run.final_points)
@@ -330,6 +367,7 @@ def simulated_annealing(
     if not np.isfinite(theta).all():
         raise ValueError(f"{owner}: start must be finite")
     steps = _positive_int(owner, "steps", steps, "e.g. 2000")
+    record_path = check_bool("record_path", record_path, owner=owner)
     step_size = _positive_float(owner, "step_size", step_size, "e.g. 0.1")
     if schedule is None:
         temperature = _positive_float(owner, "temperature", temperature, "e.g. 1.0, in units of the energy")
@@ -462,13 +500,6 @@ def _positive_float(owner: str, name: str, value: Any, hint: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{owner}: {name}={value!r} must be a finite number > 0 ({hint})")
     return float(value)
-
-
-def _check_bounds(bounds: Any) -> Bounds:
-    array = np.asarray(bounds, dtype=float)
-    if array.shape != (2, 2) or not np.isfinite(array).all() or not (array[:, 0] < array[:, 1]).all():
-        raise ValueError(f"random_restarts: bounds={bounds!r} must be ((xmin, xmax), (ymin, ymax)) with min < max")
-    return (float(array[0, 0]), float(array[0, 1])), (float(array[1, 0]), float(array[1, 1]))
 
 
 __all__ = [

@@ -9,20 +9,26 @@ Divergence. After every step the new points are checked: a start whose point lea
 From then on it is frozen: its trajectory repeats the last finite point θ_{t−1}, its loss f(θ_{t−1}) and its
 step size is 0, so every array of the result is free of NaN and plots can draw it as it is. With
 ``stop_on_divergence=False`` a start that leaves the box keeps running (only a non-finite value stops it).
+Newton's step t is undefined where the damped Hessian at θ_{t−1} is singular: that start is frozen the same
+way (``diverged_at`` = t) and ``Run.failures`` says why; the other starts and optimizers run on.
 
 Two loops run a race (``backend``): the portable one below — NumPy on the ``(k, 2)`` batch, one ``opt.step``
 per step, ~0.1 ms of Python per step — and, with numba installed (the ``[fast]`` extra), a compiled loop
-(:mod:`descentlab.surfaces._compiled`) that runs a 1000-step race in well under a millisecond once compiled.
-Both compute the same trajectories: bit for bit on polynomial surfaces, to the last bit of the library's
-exp/cos/tanh on the others. ``"auto"`` takes the compiled loop when its kernel is already compiled (in this
-process or in the on-disk cache); compiling a new (rule, surface) pair takes seconds, so only
-``backend="compiled"`` does that.
+(:mod:`descentlab.surfaces._compiled`) that runs a 1000-step race in well under a millisecond once compiled
+(the first race of a new (rule, surface) pair compiles it, for a second or two; the kernel is then cached on
+disk). Their trajectories are equal bit for bit on surfaces whose functions use arithmetic only
+(``Surface.arithmetic_only``: the polynomial ones of the catalogue). On the others the compiled loop takes
+exp/cos/tanh from the C library and the portable one NumPy's vectorized versions, which may differ in the last
+bit, and along a long or chaotic run such a difference grows (to ~1e-4 on Ackley): close, not equal.
+``"auto"`` therefore takes the compiled loop only where it gives the portable loop's bits — an arithmetic-only
+surface — and only for races long enough to repay loading numba (:data:`AUTO_COMPILED_MIN_WORK`). The choice
+depends on the call's arguments and on whether numba is installed, never on what the process ran before, so
+the same call gives the same arrays in any process.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +37,7 @@ import numpy as np
 
 from descentlab import optim
 from descentlab._numbers import is_integer, is_real
+from descentlab.optim._validation import check_bool
 from descentlab.surfaces.surface import Surface
 
 
@@ -44,12 +51,15 @@ class Run:
         trajectory: ``(steps + 1, k, 2)``: θ_t for t = 0 … steps, one column per start.
         losses: ``(steps + 1, k)``: f(θ_t).
         step_sizes: ``(steps, k)``: ‖θ_{t+1} − θ_t‖.
-        diverged_at: ``(k,)`` integers: the step t at which θ_t left the box or stopped being finite, ``-1``
-            for a start that did not diverge. From that step on the row repeats θ_{t−1}.
+        diverged_at: ``(k,)`` integers: the step t at which θ_t left the box or stopped being finite (or, for
+            Newton, could not be solved: see ``failures``), ``-1`` for a start that did not diverge. From that
+            step on the row repeats θ_{t−1}.
         hyperparameters: the optimizer's constructor arguments (for records and reports).
         backend: the loop that ran it, ``"portable"`` or ``"compiled"``.
         learning_rates: ``(steps,)``: the rate α_t of step t + 1 (constant without a schedule).
         schedule: ``repr`` of the schedule, ``""`` without one.
+        failures: start index → why that start was stopped when the reason is neither the box nor a non-finite
+            value: Newton's damped Hessian was singular (the message names the optimizer, the start and the fix).
     """
 
     name: str
@@ -62,6 +72,7 @@ class Run:
     backend: str = "portable"
     learning_rates: np.ndarray = field(default_factory=lambda: np.empty(0))
     schedule: str = ""
+    failures: dict[int, str] = field(default_factory=dict)
 
     @property
     def final_points(self) -> np.ndarray:
@@ -144,6 +155,7 @@ class RaceResult:
         lines = [f"{surface.name}: {self.steps} steps" + (f", clip_norm={self.clip_norm:g}" if self.clip_norm else "")]
         lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
         lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+        lines += [message for run in self.runs.values() for message in run.failures.values()]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -166,6 +178,7 @@ class RaceResult:
                     "learning_rates": run.learning_rates.tolist(),
                     "schedule": run.schedule,
                     "backend": run.backend,
+                    "failures": {str(i): message for i, message in run.failures.items()},
                 }
                 for name, run in self.runs.items()
             },
@@ -197,14 +210,17 @@ def race(
         clip_norm: if given, each start's gradient is rescaled to norm ≤ ``clip_norm`` before its step
             (clipping by norm, Pascanu et al. 2013, applied per start: each start is its own run).
         stop_on_divergence: freeze a start when it leaves the box (see the module docstring); a non-finite
-            value always freezes it.
-        escape: the box half-width; default ``1000 × max |bounds|`` of the surface.
+            value always freezes it. ``True`` or ``False``.
+        escape: the box half-width; default ``1000 × max |bounds|`` of the surface (:func:`default_escape`).
         schedules: optional name → learning-rate schedule (``optim.schedules.Cosine(...)`` or any t ↦ α_t):
             that optimizer's rate is set to α_t before its step t + 1, t = 0 … steps − 1, as
             ``descentlab.fit`` does per step. ``ReduceOnPlateau`` needs a metric and is refused.
-        backend: ``"auto"`` (compiled when its kernel is ready, else portable), ``"portable"`` or
-            ``"compiled"`` (compiles the kernel if needed; ``ValueError`` where it does not apply: Newton,
-            windowed AdaDelta, surfaces whose functions are not module-level, numba missing).
+        backend: ``"auto"`` (compiled where that gives the portable loop's bits and pays: an arithmetic-only
+            surface and at least :data:`AUTO_COMPILED_MIN_WORK` steps × optimizers; else portable),
+            ``"portable"`` or ``"compiled"`` (close to the portable loop, not equal, on surfaces with
+            transcendental functions; compiles the kernel if needed; ``ValueError`` where it does not apply:
+            Newton, windowed AdaDelta, surface functions that are not module-level or that numba cannot
+            compile, numba missing).
 
     Returns:
         :class:`RaceResult` with one :class:`Run` per optimizer, arrays free of NaN.
@@ -228,9 +244,8 @@ def race(
     steps = int(steps)
     if clip_norm is not None:
         clip_norm = _positive("clip_norm", clip_norm, "e.g. 1.0")
-    if escape is None:
-        escape = 1000.0 * float(np.max(np.abs(surface.bounds)))
-    escape = _positive("escape", escape, "e.g. 1e4")
+    stop_on_divergence = check_bool("stop_on_divergence", stop_on_divergence, owner="race")
+    escape = _positive("escape", default_escape(surface) if escape is None else escape, "e.g. 1e4")
     if np.any(np.abs(points) > escape):
         raise ValueError(f"race: a start lies outside the divergence box |θᵢ| ≤ {escape:g}; move it or raise escape")
     if backend not in BACKENDS:
@@ -248,15 +263,17 @@ def race(
     for name, opt in runners.items():
         lrs = rates.get(name)
         description, hyperparameters = opt.describe(), opt.hyperparameters()
-        settings = (points, steps, clip_norm, bool(stop_on_divergence), escape, lrs)
+        settings = (points, steps, clip_norm, stop_on_divergence, escape, lrs)
+        singular_at = np.full(len(points), -1)
         if _use_compiled(surface, opt, backend, name, work):
             from descentlab.surfaces import _compiled
 
             arrays = _compiled.race_compiled(surface, opt, *settings)
             used = "compiled"
         else:
-            arrays = _race_one(surface, opt, *settings)
+            *arrays, singular_at = _race_one(surface, opt, *settings)
             used = "portable"
+        trajectory = arrays[0]
         runs[name] = Run(
             name,
             description,
@@ -265,20 +282,32 @@ def race(
             used,
             learning_rates=np.full(steps, opt.lr) if lrs is None else lrs,
             schedule="" if lrs is None else repr(schedules[name]),
+            failures={
+                int(i): _singular_message(name, opt, points[i], int(singular_at[i]), trajectory[-1, i])
+                for i in np.flatnonzero(singular_at >= 0)
+            },
         )
     return RaceResult(surface=surface, steps=steps, starts=points, runs=runs, clip_norm=clip_norm, escape=escape)
 
 
+def default_escape(surface: Surface) -> float:
+    """The divergence box's default half-width: 1000 × the largest ``|bound|`` of the surface."""
+    return 1000.0 * float(np.max(np.abs(surface.bounds)))
+
+
 BACKENDS = ("auto", "portable", "compiled")
-# "auto" imports numba for a race only when the portable loop would take longer than numba's start-up
-# (import and runtime initialisation, ~1–2 s here): at ~0.1 ms per optimizer step, from 20 000 steps.
-AUTO_COMPILED_MIN_WORK = 20_000
+#: Steps × optimizers from which ``"auto"`` takes the compiled loop (on arithmetic-only surfaces). Measured on
+#: the 2-core VM: importing numba takes ~0.6 s and loading a race kernel from the disk cache ~0.1 s, where the
+#: portable loop costs ~0.1 ms per optimizer step; so a race of 8 optimizers × 1000 steps (0.85 s portable,
+#: 2 ms compiled) is compiled, and a short race — most of a test suite — never pays for numba.
+AUTO_COMPILED_MIN_WORK = 5_000
 
 
 def _use_compiled(surface: Surface, opt: optim.Optimizer, backend: str, name: str, work: int) -> bool:
+    """Whether ``opt`` runs the compiled loop: decided by the arguments and by whether numba is installed."""
     if backend == "portable":
         return False
-    if backend == "auto" and "numba" not in sys.modules and work < AUTO_COMPILED_MIN_WORK:
+    if backend == "auto" and not (surface.arithmetic_only and work >= AUTO_COMPILED_MIN_WORK):
         return False
     from descentlab.optim._backend import fast_path_available
 
@@ -296,7 +325,7 @@ def _use_compiled(surface: Surface, opt: optim.Optimizer, backend: str, name: st
                 f"level, and DESCENTLAB_PORTABLE unset; use backend='auto' or 'portable'"
             )
         return False
-    return backend == "compiled" or _compiled.ready(surface, opt)
+    return True
 
 
 def _race_one(
@@ -308,9 +337,10 @@ def _race_one(
     stop_on_divergence: bool,
     escape: float,
     lrs: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The portable race loop for one (fresh) optimizer: NumPy on the ``(k, 2)`` batch, one step per
-    iteration. Returns the trajectory, losses, step sizes and divergence steps."""
+    iteration. Returns the trajectory, losses, step sizes, divergence steps and, per start, the step Newton
+    could not solve for a singular Hessian (``-1`` for none)."""
     k = starts.shape[0]
     newton = isinstance(opt, optim.Newton)
     trajectory = np.empty((steps + 1, k, 2))
@@ -318,6 +348,7 @@ def _race_one(
     step_sizes = np.zeros((steps, k))
     diverged_at = np.full(k, -1, dtype=np.int64)
     alive = np.ones(k, dtype=bool)
+    singular_at = np.full(k, -1, dtype=np.int64)
 
     theta = starts.copy()
     with np.errstate(all="ignore"):
@@ -333,28 +364,61 @@ def _race_one(
                 _clip_rows(grad, clip_norm)
             if lrs is not None:
                 opt.lr = lrs[t - 1]
+            unsolvable = np.zeros(k, dtype=bool)
             if newton:
                 hessian[~alive] = np.eye(2)
-                opt.step(theta, grad, hessian=hessian)
+                unsolvable = _newton_step(opt, theta, grad, hessian)
             else:
                 opt.step(theta, grad)
             theta[~alive] = previous[~alive]
             new_loss = surface.value(theta)
             grad = surface.grad(theta)
             hessian = surface.hessian(theta) if newton else None
-            broken = _not_finite(new_loss, grad, hessian) | ~np.isfinite(theta).all(axis=1)
+            broken = _not_finite(new_loss, grad, hessian) | ~np.isfinite(theta).all(axis=1) | unsolvable
             outside = (np.abs(theta) > escape).any(axis=1)
             first = alive & (diverged_at < 0) & (broken | outside)
             diverged_at[first] = t
             stop = alive & (broken | (outside if stop_on_divergence else False))
+            singular_at[stop & unsolvable] = t
             alive &= ~stop
             theta[stop] = previous[stop]
             new_loss[stop] = loss[stop]
             loss = new_loss
             trajectory[t] = theta
             losses[t] = loss
-            step_sizes[t - 1] = np.linalg.norm(theta - previous, axis=1)
-    return trajectory, losses, step_sizes, diverged_at
+            # hypot, as the compiled loop: no overflow to inf for a step between huge finite points
+            step_sizes[t - 1] = np.hypot(theta[:, 0] - previous[:, 0], theta[:, 1] - previous[:, 1])
+    return trajectory, losses, step_sizes, diverged_at, singular_at
+
+
+def _newton_step(opt: optim.Newton, theta: np.ndarray, grad: np.ndarray, hessian: np.ndarray) -> np.ndarray:
+    """Newton's step for every row; returns the rows whose damped Hessian is singular, which stay where they
+    are. ``Newton.step`` refuses the whole batch when one system is singular, and one start must not stop
+    the others: the rows are then probed one by one and the singular ones stepped with H = I and g = 0."""
+    try:
+        opt.step(theta, grad, hessian=hessian)
+        return np.zeros(len(theta), dtype=bool)
+    except np.linalg.LinAlgError:
+        pass  # nothing was changed: find the singular rows
+    probe = type(opt)(**opt.hyperparameters())
+    singular = np.zeros(len(theta), dtype=bool)
+    for i in range(len(theta)):
+        try:
+            probe.step(theta[i].copy(), grad[i].copy(), hessian=hessian[i])
+        except np.linalg.LinAlgError:
+            singular[i] = True
+    hessian[singular] = np.eye(2)
+    grad[singular] = 0.0
+    opt.step(theta, grad, hessian=hessian)
+    return singular
+
+
+def _singular_message(name: str, opt: optim.Optimizer, start: np.ndarray, t: int, point: np.ndarray) -> str:
+    return (
+        f"{name!r} ({type(opt).__name__}) from start {_point(start)}: the damped Hessian at {_point(point)} is "
+        f"singular, so step {t} is undefined and the start stopped there; pass damping=1e-3 or "
+        f"min_curvature=1e-3 to make it invertible"
+    )
 
 
 def _learning_rates(
@@ -411,12 +475,17 @@ def _fresh_optimizers(optimizers: Mapping[str, optim.Optimizer]) -> dict[str, op
         )
     fresh = {}
     for name, opt in optimizers.items():
+        if not isinstance(name, str):
+            raise TypeError(
+                f"race: optimizer names must be strings, got {name!r} ({type(name).__name__}); "
+                f"e.g. {{'{type(opt).__name__}': opt}}"
+            )
         if not isinstance(opt, optim.Optimizer):
             raise TypeError(
                 f"race: optimizers[{name!r}] is a {type(opt).__name__}, not a descentlab optimizer; "
                 f"e.g. descentlab.optim.Adam(lr=0.05)"
             )
-        fresh[str(name)] = type(opt)(**opt.hyperparameters())
+        fresh[name] = type(opt)(**opt.hyperparameters())
     return fresh
 
 
@@ -453,4 +522,4 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-__all__ = ["Best", "RaceResult", "Run", "race"]
+__all__ = ["AUTO_COMPILED_MIN_WORK", "Best", "RaceResult", "Run", "default_escape", "race"]

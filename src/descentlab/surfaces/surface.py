@@ -11,16 +11,23 @@ function runs on arrays of k points (the portable path) and on two floats inside
 fast path of :func:`descentlab.surfaces.race`). :class:`Surface` wraps them with shape checks: θ of shape
 ``(2,)`` gives a float, a ``(2,)`` gradient and a ``(2, 2)`` Hessian; θ of shape ``(k, 2)`` — k points, one
 per row — gives ``(k,)``, ``(k, 2)`` and ``(k, 2, 2)``.
+
+Functions that use arithmetic only (+, −, ×, ÷; every operation correctly rounded in NumPy and numba alike)
+give the same bits on both paths; a surface that declares so (``arithmetic_only=True``) lets
+``race(backend="auto")`` take the compiled loop. Transcendental functions (exp, cos, tanh …) come from
+different libraries on the two paths and may differ in the last bit.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from descentlab._numbers import is_integer
+from descentlab._numbers import is_integer, is_real
+from descentlab.optim._validation import check_bool
 
 Bounds = tuple[tuple[float, float], tuple[float, float]]
 
@@ -40,6 +47,9 @@ class Surface:
         bounds: ``((xmin, xmax), (ymin, ymax))``, the region worth plotting.
         start: a start that shows the surface's difficulty, shape ``(2,)``.
         formula: f written out, for captions.
+        arithmetic_only: whether ``value_fn`` and ``grad_fn`` use arithmetic only, no transcendental
+            function (see the module docstring): then the compiled race loop reproduces the portable one bit
+            for bit. ``False`` unless declared.
     """
 
     name: str
@@ -53,6 +63,7 @@ class Surface:
     bounds: Bounds
     start: np.ndarray = field(repr=False)
     formula: str = ""
+    arithmetic_only: bool = False
 
     def __post_init__(self) -> None:
         minima = np.array(self.minima, dtype=float).reshape(-1, 2)
@@ -62,10 +73,9 @@ class Surface:
         object.__setattr__(self, "minima", minima)
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "params", tuple(float(p) for p in self.params))
-        (x0, x1), (y0, y1) = self.bounds
-        if not (x0 < x1 and y0 < y1):
-            raise ValueError(f"Surface {self.name!r}: bounds {self.bounds!r} must be ((xmin, xmax), (ymin, ymax))")
-        object.__setattr__(self, "bounds", ((float(x0), float(x1)), (float(y0), float(y1))))
+        owner = f"Surface {self.name!r}"
+        object.__setattr__(self, "arithmetic_only", check_bool("arithmetic_only", self.arithmetic_only, owner=owner))
+        object.__setattr__(self, "bounds", check_bounds(self.bounds, owner=owner))
 
     # -- evaluation ------------------------------------------------------------------------------------
     def value(self, theta: np.ndarray) -> float | np.ndarray:
@@ -139,11 +149,28 @@ def grid(surface: Surface, n: int = 200, bounds: Bounds | None = None) -> tuple[
         raise TypeError(f"grid: expected a Surface (e.g. descentlab.surfaces.rosenbrock), got {type(surface).__name__}")
     if not is_integer(n) or n < 2:
         raise ValueError(f"grid: n={n!r} must be an integer ≥ 2, e.g. 200")
-    (x0, x1), (y0, y1) = surface.bounds if bounds is None else bounds
+    (x0, x1), (y0, y1) = surface.bounds if bounds is None else check_bounds(bounds, owner="grid")
     X, Y = np.meshgrid(np.linspace(x0, x1, int(n)), np.linspace(y0, y1, int(n)), indexing="xy")
     with np.errstate(over="ignore", invalid="ignore"):
         Z = surface.value(np.column_stack([X.ravel(), Y.ravel()])).reshape(X.shape)
     return X, Y, Z
 
 
-__all__ = ["Bounds", "Surface", "grid"]
+def check_bounds(bounds: object, owner: str) -> Bounds:
+    """``bounds`` as ``((xmin, xmax), (ymin, ymax))`` of floats; ``ValueError`` naming the value unless it has
+    that shape, holds finite real numbers and has min < max on both axes."""
+    try:
+        (x0, x1), (y0, y1) = bounds
+    except (TypeError, ValueError):
+        corners = ()
+    else:
+        corners = (x0, x1, y0, y1)
+    if not (corners and all(is_real(c) and math.isfinite(c) for c in corners) and x0 < x1 and y0 < y1):
+        raise ValueError(
+            f"{owner}: bounds={bounds!r} must be ((xmin, xmax), (ymin, ymax)) with finite numbers and min < max, "
+            f"e.g. ((-2.0, 2.0), (-1.0, 3.0))"
+        )
+    return (float(x0), float(x1)), (float(y0), float(y1))
+
+
+__all__ = ["Bounds", "Surface", "check_bounds", "grid"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -218,3 +220,149 @@ def test_second_order_paths_stay_in_view():
             points = run.trajectory.reshape(-1, 2)
             assert panel.grid.X.min() <= points[:, 0].min() and points[:, 0].max() <= panel.grid.X.max()
             assert panel.grid.Y.min() <= points[:, 1].min() and points[:, 1].max() <= panel.grid.Y.max()
+
+
+# --- what the audit of the studies and the atlas found ------------------------------------------------------
+
+
+def test_a_surface_without_minimum_has_no_f_star_and_its_runs_do_not_finish():
+    study = studies.race(quick=True, surface="saddle", optimizers=["gd", "adam"])
+    assert study.grid.f_min == -np.inf and not study.grid.has_minimum
+    assert "no minimum" in study.title and "reaches the minimum" not in study.title
+    assert study.endings["Adam (lr=0.05)"] == [studies.UNBOUNDED]  # f fell far below the view's lowest value
+    assert study.result.runs["Adam (lr=0.05)"].losses[-1, 0] < study.grid.lowest
+    assert study.endings["GD (lr=0.001)"] == [studies.NO_MINIMUM]
+    assert studies.surface_grid("rosenbrock", n=20).has_minimum
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        optim.Momentum(lr=1e-3, beta=0.9, form="heavy_ball"),
+        optim.Momentum(lr=1e-3, beta=0.9, form="ewa"),
+        optim.Momentum(lr=1e-3, beta=0.9, form="sutskever"),
+        optim.Nesterov(lr=5e-4, beta=0.9),
+        optim.Nesterov(lr=5e-4, beta=0.9, weight_decay=0.1),
+        optim.Adam(lr=0.1),
+        optim.RMSprop(lr=0.01, momentum=0.9),
+    ],
+    ids=["heavy_ball", "ewa", "sutskever", "nesterov", "nesterov_decay", "adam", "rmsprop_momentum"],
+)
+def test_the_explain_arrow_that_says_where_it_pushes_theta_points_where_theta_goes(optimizer):
+    result = studies.explain(optimizer=optimizer)
+    (label,) = [label for label in result.arrows if "pushes θ" in label]
+    arrows, steps = result.arrows[label], result.trace.column("update")
+    cosine = np.sum(arrows * steps, axis=1) / np.linalg.norm(arrows, axis=1) / np.linalg.norm(steps, axis=1)
+    assert np.all(cosine > 0), (label, cosine)
+    if getattr(optimizer, "form", None) == "sutskever":
+        assert label.startswith("+velocity")
+
+
+def test_second_order_caption_tells_how_newton_really_goes_on_rosenbrock():
+    notice = atlas.get("second-order").notice
+    assert "leaves the valley" in notice and "follows the curved valley" not in notice
+    panel = studies.second_order(quick=True).panels["rosenbrock"]
+    losses = next(run for label, run in panel.result.runs.items() if label.startswith("Newton")).losses[:, 0]
+    assert losses.max() > 10 * losses[0]  # the loss jumps far above its start on the way
+    assert np.argmax(losses < 1e-10) <= 8  # and the minimum is reached within a handful of steps
+
+
+def test_explain_caption_says_only_the_first_adam_step_has_length_alpha():
+    notice = atlas.get("explain").notice
+    assert "first step has length exactly α" in notice and "first steps have length ≈ α" not in notice
+    result = studies.explain(optimizer="adam")  # the atlas' version: ten steps, α = 0.1
+    steps, g = np.abs(result.trace.column("update")), result.trace.column("g")
+    np.testing.assert_allclose(steps[0], 0.1, rtol=1e-9)
+    assert np.all(steps[1:] < 0.5 * 0.1)  # a fraction of α
+    assert np.all(np.any(np.diff(np.sign(g), axis=0) != 0, axis=0))  # each coordinate's gradient flips sign
+
+
+def test_effective_step_caption_says_adagrad_stops_falling_when_gradients_shrink():
+    notice = atlas.get("effective-step").notice
+    assert "stops falling" in notice and "keeps falling like 1/√t because" not in notice
+    result = studies.effective_step()  # the atlas' version
+    s = result.switch
+    for k in range(2):
+        adagrad, rmsprop = result.effective["AdaGrad"][:, k], result.effective["RMSprop"][:, k]
+        assert adagrad[s // 4 - 1] / adagrad[s - 1] == pytest.approx(2.0, rel=0.1)  # 1/√t: 4× the steps, ½ the step
+        assert adagrad[s - 1] / adagrad[-1] < 1.02  # after the drop it barely moves
+        assert rmsprop[-1] > 5 * rmsprop[s - 1]
+
+
+@pytest.mark.parametrize("dataset", ["blobs", "digits", "sine"])
+def test_initialization_refuses_a_data_set_it_cannot_draw(dataset):
+    with pytest.raises(ValueError, match=rf"initialization: dataset='{dataset}' must be a 2-D binary set: moons"):
+        studies.initialization(quick=True, dataset=dataset)
+
+
+def test_ewa_refuses_no_beta_and_a_repeated_one():
+    with pytest.raises(ValueError, match=r"ewa: betas=\(\) must name at least one β in \[0, 1\), e.g. \(0.9,\)"):
+        studies.ewa(quick=True, betas=())
+    with pytest.raises(ValueError, match=r"β = 0\.9 is named twice"):
+        studies.ewa(quick=True, betas=(0.9, 0.5, 0.9))
+    with pytest.raises(ValueError, match=r"ewa: betas=\(0.5, 1.0\) must name"):
+        studies.ewa(quick=True, betas=(0.5, 1.0))
+    assert studies.ewa(quick=True, betas=0.9).betas == (0.9,)
+
+
+def refuse_to_compute(**_):
+    raise AssertionError("the study ran although its output could not be written")
+
+
+def test_render_and_build_check_their_output_before_computing(monkeypatch, tmp_path):
+    for name, study in atlas.STUDIES.items():
+        monkeypatch.setitem(atlas.STUDIES, name, dataclasses.replace(study, compute=refuse_to_compute))
+    with pytest.raises(ValueError, match=r"render: 'init.jpg' must end in .png, .svg or .pdf"):
+        atlas.render("initialization", tmp_path / "init.jpg")
+    with pytest.raises(ValueError, match=r"render: dpi=0 must be an integer in \[1, 1000\]"):
+        atlas.render("initialization", tmp_path / "init.png", dpi=0)
+    with pytest.raises(ValueError, match=r"build: dpi=0 must be an integer in \[1, 1000\]"):
+        atlas.build(tmp_path / "atlas", dpi=0)
+    with pytest.raises(KeyError, match="unknown study 'nope'"):
+        atlas.build(tmp_path / "atlas", names=["ewa", "nope"])
+    assert not (tmp_path / "atlas").exists()  # nothing was made for a build that could not run
+
+
+def test_one_name_given_as_a_string_is_one_name(tmp_path):
+    study = studies.race(quick=True, optimizers="adam", steps=3)
+    assert list(study.result.runs) == ["Adam (lr=0.05)"]
+    built = atlas.build(tmp_path, quick=True, names="ewa")
+    assert [page.name for page in built.pages] == ["ewa"] and not built.failures
+
+
+@pytest.mark.parametrize("start", [(np.nan, 0.0), (np.inf, 0.0), (1.0, 2.0, 3.0), "ab"])
+def test_explain_checks_its_start_before_the_first_step(start):
+    with pytest.raises(ValueError, match=r"explain: start=.* must be"):
+        studies.explain(quick=True, start=start)
+
+
+SEEDED = [name for name, study in atlas.STUDIES.items() if "seed" in inspect.signature(study.compute).parameters]
+
+
+def test_every_study_that_draws_takes_a_seed():
+    assert set(SEEDED) == {
+        "batch-regimes", "ewa", "schedules", "effective-step", "local-minima", "initialization", "batch-norm",
+        "lr-range-test", "health",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SEEDED)
+def test_every_seeded_study_checks_its_seed_alike_and_takes_a_generator(name):
+    compute = atlas.get(name).compute
+    owner = compute.__name__
+    with pytest.raises(ValueError, match=rf"^{owner}: seed=-1 must be ≥ 0 \(or a numpy.random.Generator\)"):
+        compute(quick=True, seed=-1)
+    with pytest.raises(TypeError, match=rf"^{owner}: seed=1.5 must be an integer ≥ 0 or a numpy.random.Generator"):
+        compute(quick=True, seed=1.5)
+    assert compute(quick=True, seed=np.random.default_rng(0)) is not None
+
+
+def test_a_generator_seed_gives_the_same_study_as_the_same_generator_state():
+    first = studies.batch_regimes(quick=True, seed=np.random.default_rng(7))
+    again = studies.batch_regimes(quick=True, seed=np.random.default_rng(7))
+    for label, history in first.histories.items():
+        np.testing.assert_array_equal(history.step_loss, again.histories[label].step_loss)
+    np.testing.assert_array_equal(
+        studies.ewa(quick=True, seed=np.random.default_rng(3)).series,
+        studies.ewa(quick=True, seed=np.random.default_rng(3)).series,
+    )

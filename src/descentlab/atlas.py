@@ -22,6 +22,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from descentlab import plots, studies
+from descentlab.plots.style import check_dpi, figure_path
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,9 @@ _STUDY_LIST = [
         "effective-step",
         "AdaGrad's shrinking step vs RMSprop and AdaDelta",
         "The three methods see the same gradients; halfway, the gradients become 10× smaller. AdaGrad's "
-        "step per unit of gradient keeps falling like 1/√t because its sum of squares never forgets. RMSprop "
-        "and AdaDelta average recent squares only, so their steps grow back when the gradients shrink.",
+        "step per unit of gradient falls like 1/√t while the gradients keep their size; once they shrink it "
+        "stops falling, but it never rises again, because its sum of squares never forgets. RMSprop and "
+        "AdaDelta average recent squares only, so their steps grow back when the gradients shrink.",
         studies.effective_step,
         plots.effective_step,
     ),
@@ -101,8 +103,10 @@ _STUDY_LIST = [
         "Adam step by step",
         "The first ten Adam steps on Rosenbrock with every intermediate quantity from dl.optim.trace. The blue "
         "arrows are −m̂, the averaged gradient that sets the direction; the green ones are √v̂, the gradient's "
-        "typical size per coordinate that divides it. Because each coordinate is divided by its own size, the "
-        "first steps have length ≈ α in every coordinate, whatever the gradient's scale (see Δθ in the table).",
+        "typical size per coordinate that divides it. With one gradient seen, m̂/√v̂ = ±1, so the first step "
+        "has length exactly α in every coordinate, whatever the gradient's scale. Here the gradient then flips "
+        "sign (see g in the table): m̂ averages the flips away while √v̂ keeps their size, so the later steps "
+        "are only a fraction of α (see Δθ).",
         studies.explain,
         plots.explain,
     ),
@@ -111,8 +115,10 @@ _STUDY_LIST = [
         "Newton vs gradient descent vs Adam",
         "Newton's method solves H p = g and steps by p. On a quadratic that step lands exactly on the minimum, "
         "however elongated and rotated the bowl, while GD zig-zags across it and Adam's per-coordinate "
-        "scaling cannot undo the rotation. On Rosenbrock Newton follows the curved valley in a handful of "
-        "steps — but each step needs the Hessian and a linear solve, which is what limits it in large networks.",
+        "scaling cannot undo the rotation. On Rosenbrock Newton reaches the minimum in a handful of steps, but "
+        "not along the valley: where one curvature is nearly zero the full step trusts the local quadratic "
+        "model too far, leaves the valley and sends the loss far above its start before coming back. Each "
+        "step also needs the Hessian and a linear solve, which is what limits Newton in large networks.",
         studies.second_order,
         plots.second_order,
     ),
@@ -153,7 +159,9 @@ _STUDY_LIST = [
         "A deep, narrow sigmoid network with the same optimizer and rate. Without batch norm the gradient shrinks "
         "by a factor at every layer on its way back (right panel: several decades between the last layer "
         "and the first), so the early layers do not learn and the loss stays at chance. Normalizing every layer's "
-        "pre-activations keeps the gradient alive in every layer and the network trains.",
+        "pre-activations keeps the gradient alive in every layer and the network trains. The norm is over a "
+        "dense layer's W and b; a dense layer that feeds a batch norm has no b (the norm's shift β does its "
+        "job), so with batch norm it is the norm of W alone.",
         studies.batch_norm,
         plots.batch_norm,
     ),
@@ -191,9 +199,15 @@ def get(name: str) -> Study:
 
 
 def render(name: str, path: str | Path, quick: bool = False, dpi: int = 100) -> Path:
-    """Compute study ``name``, draw it and save the PNG at ``path``; return the path."""
-    figure = get(name).figure(quick=quick)
-    return plots.save(figure, path, dpi=dpi)
+    """Compute study ``name``, draw it and save the figure at ``path`` (.png, .svg or .pdf); return the path.
+
+    The name, the path's suffix and ``dpi`` are checked, and the path's folder made, before the study runs.
+    """
+    study = get(name)
+    path = figure_path("render", path)
+    dpi = check_dpi("render", dpi)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return plots.save(study.figure(quick=quick), path, dpi=dpi)
 
 
 @dataclass
@@ -230,14 +244,18 @@ def build(
 ) -> Atlas:
     """Run every study (or those in ``names``), save ``<name>.png`` each, then ``index.html`` and ``atlas.json``.
 
-    A study that raises does not stop the others: its page records the error (one line in the index, the
-    full traceback in ``atlas.json``) and :attr:`Atlas.failures` lists it. ``on_page`` is called after each
-    study (a progress bar's hook). ``dpi`` defaults to 100, or 60 in ``quick`` mode.
+    ``names`` is one study's name or several. A study that raises does not stop the others: its page
+    records the error (one line in the index, the full traceback in ``atlas.json``) and
+    :attr:`Atlas.failures` lists it. ``on_page`` is called after each study (a progress bar's hook).
+    ``dpi`` defaults to 100, or 60 in ``quick`` mode. The names and ``dpi`` are checked before the folder
+    is made or any study runs.
     """
-    dpi = (60 if quick else 100) if dpi is None else dpi
+    dpi = check_dpi("build", (60 if quick else 100) if dpi is None else dpi)
+    if isinstance(names, str):  # one name, not a sequence of letters
+        names = [names]
+    selected = [get(name) for name in (list(STUDIES) if names is None else names)]
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    selected = [get(name) for name in (list(STUDIES) if names is None else names)]
     result = Atlas(folder=folder, index=folder / "index.html")
     details: dict[str, str] = {}
     for study in selected:

@@ -1,8 +1,9 @@
 """The computations behind the atlas figures: each study returns arrays in a small record, never a picture.
 
 Every study takes ``quick`` (a small version that runs in well under a second, for tests) and, where it
-draws random numbers, a ``seed``. ``descentlab.plots`` draws the records; ``descentlab.atlas`` pairs each
-study with its figure and the sentences that say what to notice.
+draws random numbers, a ``seed``: an integer ≥ 0 or a ``numpy.random.Generator``, checked before any work.
+``descentlab.plots`` draws the records; ``descentlab.atlas`` pairs each study with its figure and the
+sentences that say what to notice.
 """
 
 from __future__ import annotations
@@ -14,8 +15,31 @@ from functools import cached_property
 import numpy as np
 
 from descentlab import optim
-from descentlab._numbers import is_integer
+from descentlab._numbers import is_integer, is_real
 from descentlab.optim import schedules as sch
+
+#: What a study's ``seed`` may be.
+Seed = int | np.random.Generator
+
+
+def _seed(owner: str, seed: Seed) -> Seed:
+    """``seed`` unchanged once checked: an integer ≥ 0 or a Generator (``np.random.default_rng`` takes both,
+    and returns a Generator as it is)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if not is_integer(seed):
+        raise TypeError(f"{owner}: seed={seed!r} must be an integer ≥ 0 or a numpy.random.Generator, e.g. seed=0")
+    if seed < 0:
+        raise ValueError(f"{owner}: seed={seed!r} must be ≥ 0 (or a numpy.random.Generator), e.g. seed=0")
+    return int(seed)
+
+
+def _integer_seed(owner: str, seed: Seed) -> int:
+    """``seed`` as the integer that ``fit``, ``lr_find`` and the data splits take: an integer as given, and
+    from a Generator one integer drawn from it (so the same Generator state gives the same study)."""
+    seed = _seed(owner, seed)
+    return int(seed.integers(2**63)) if isinstance(seed, np.random.Generator) else seed
+
 
 # ---------------------------------------------------------------------------------------------------
 # Learning-rate schedules
@@ -33,7 +57,7 @@ class ScheduleCurves:
     plateau_reductions: np.ndarray
 
 
-def schedules(quick: bool = False, lr0: float = 0.1, seed: int = 0) -> ScheduleCurves:
+def schedules(quick: bool = False, lr0: float = 0.1, seed: Seed = 0) -> ScheduleCurves:
     """Every schedule of :mod:`descentlab.optim.schedules`, started at ``lr0``, over the same steps.
 
     ReduceOnPlateau observes a synthetic loss that falls as e^(−t/τ) and then flattens (with a little
@@ -42,6 +66,7 @@ def schedules(quick: bool = False, lr0: float = 0.1, seed: int = 0) -> ScheduleC
     lr0 = float(lr0)
     if not lr0 > 0:
         raise ValueError(f"schedules: lr0={lr0!r} must be > 0, e.g. 0.1")
+    seed = _seed("schedules", seed)
     n = 100 if quick else 400
     steps = np.arange(n)
     every = n // 5
@@ -87,21 +112,41 @@ class EWAStudy:
     raw: dict[float, np.ndarray]
 
 
-def ewa(quick: bool = False, betas: tuple[float, ...] = (0.5, 0.9, 0.98), seed: int = 0) -> EWAStudy:
+def ewa(quick: bool = False, betas: float | Sequence[float] = (0.5, 0.9, 0.98), seed: Seed = 0) -> EWAStudy:
     """Smooth a seasonal temperature-like series v = β v + (1 − β) x for each β, with and without the
     1/(1 − βᵗ) correction. Larger β averages about 1/(1 − β) days: smoother, but later.
 
-    The year starts in midsummer (≈ 22 °C), far from the v₀ = 0 every average starts from, so the
-    uncorrected average's climb from 0 is plain to see."""
+    ``betas`` is one β or several, each in [0, 1) and each once (one panel per β). The year starts in
+    midsummer (≈ 22 °C), far from the v₀ = 0 every average starts from, so the uncorrected average's climb
+    from 0 is plain to see."""
+    betas = _betas(betas)
+    seed = _seed("ewa", seed)
     n = 120 if quick else 365
     days = np.arange(1, n + 1)
     rng = np.random.default_rng(seed)
     signal = 12.0 + 10.0 * np.cos(2 * np.pi * (days - 1) / 365.0)
     series = signal + 3.0 * rng.standard_normal(n)
-    betas = tuple(float(b) for b in betas)
     corrected = {b: optim.EWA(b, bias_correction=True).smooth(series) for b in betas}
     raw = {b: optim.EWA(b, bias_correction=False).smooth(series) for b in betas}
     return EWAStudy(days, series, signal, betas, corrected, raw)
+
+
+def _betas(betas: float | Sequence[float]) -> tuple[float, ...]:
+    """The study's β values: one number or a non-empty sequence, each in [0, 1), none repeated."""
+    if is_real(betas):
+        values = [betas]
+    else:
+        try:
+            values = list(betas)
+        except TypeError:  # not a sequence at all
+            values = []
+    if not values or not all(is_real(b) and 0 <= b < 1 for b in values):
+        raise ValueError(f"ewa: betas={betas!r} must name at least one β in [0, 1), e.g. (0.9,) or (0.5, 0.9, 0.98)")
+    values = [float(b) for b in values]
+    repeated = next((b for i, b in enumerate(values) if b in values[:i]), None)
+    if repeated is not None:
+        raise ValueError(f"ewa: β = {repeated:g} is named twice in betas={betas!r}; each β gets one panel")
+    return tuple(values)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -122,14 +167,16 @@ class EffectiveStepStudy:
     hyperparameters: dict[str, dict[str, float]]
 
 
-def effective_step(quick: bool = False, seed: int = 0) -> EffectiveStepStudy:
+def effective_step(quick: bool = False, seed: Seed = 0) -> EffectiveStepStudy:
     """Feed the same noisy gradients to AdaGrad, RMSprop and AdaDelta and record the step they take per
     unit of gradient (``dl.optim.trace``'s ``effective_step``).
 
     Coordinate 0 sees gradients of size ~1, coordinate 1 of size ~0.01; halfway, both shrink 10×.
-    AdaGrad divides by √(Σg²), which only grows: its step decays like 1/√t and never recovers when the
-    gradients shrink. RMSprop's and AdaDelta's decaying averages forget, so their steps rise again.
+    AdaGrad divides by √(Σg²), which only grows: while the gradients keep their size Σg² grows like t and the
+    step falls like 1/√t; once they shrink, Σg² barely grows any more, so the step stops falling, but it
+    never rises again. RMSprop's and AdaDelta's decaying averages forget, so their steps rise again.
     """
+    seed = _seed("effective_step", seed)
     n = 120 if quick else 600
     switch, drop = n // 2, 0.1
     rng = np.random.default_rng(seed)
@@ -160,8 +207,10 @@ def effective_step(quick: bool = False, seed: int = 0) -> EffectiveStepStudy:
 class SurfaceGrid:
     """Values of a surface on a grid: ``X``, ``Y`` from ``np.meshgrid(x, y)`` (``indexing="xy"``: rows
     follow y, columns follow x) and ``Z[i, j] = f(X[i, j], Y[i, j])``; ``minima`` are the known minimizers
-    and ``f_min`` the lowest value there (the grid's lowest when none is known): the reference of the
-    "loss above the minimum" plots."""
+    and ``f_min`` = f* the value there: the reference of the "loss above the minimum" plots.
+
+    A surface unbounded below (``saddle``, ``monkey_saddle``) has no minimum: ``f_min`` is then −inf, the
+    surface's own ``minimum_value``, and ``has_minimum`` is False; no f − f* has a meaning there."""
 
     X: np.ndarray
     Y: np.ndarray
@@ -169,6 +218,16 @@ class SurfaceGrid:
     minima: np.ndarray
     name: str
     f_min: float
+
+    @property
+    def has_minimum(self) -> bool:
+        """Whether f has a minimum, so that f − f* measures how far a run still is from it."""
+        return bool(np.isfinite(self.f_min))
+
+    @property
+    def lowest(self) -> float:
+        """The lowest finite value of f on the grid: the bottom of the view."""
+        return float(np.nanmin(np.where(np.isfinite(self.Z), self.Z, np.nan)))
 
 
 def surface_grid(
@@ -178,7 +237,7 @@ def surface_grid(
     n: int = 200,
 ) -> SurfaceGrid:
     """``dl.surfaces.grid`` over the surface's bounds, or over ``xlim`` × ``ylim`` when given, with its
-    known minima and f* (the lowest value on the grid for a surface unbounded below)."""
+    known minima and f* (−inf for a surface unbounded below)."""
     from descentlab import surfaces
 
     surf = _surface(surface)
@@ -186,10 +245,8 @@ def surface_grid(
     bounds = (xlim if xlim is not None else (x0, x1), ylim if ylim is not None else (y0, y1))
     X, Y, Z = surfaces.grid(surf, n, bounds=bounds)
     Z = np.asarray(Z, dtype=float)
-    f_min = float(surf.minimum_value)
-    if not np.isfinite(f_min):
-        f_min = float(np.nanmin(np.where(np.isfinite(Z), Z, np.nan)))
-    return SurfaceGrid(X, Y, Z, np.asarray(surf.minima, dtype=float).reshape(-1, 2), surf.name, f_min)
+    minima = np.asarray(surf.minima, dtype=float).reshape(-1, 2)
+    return SurfaceGrid(X, Y, Z, minima, surf.name, float(surf.minimum_value))
 
 
 @dataclass
@@ -197,10 +254,11 @@ class ExplainStudy:
     """The first steps of one optimizer on a surface: the ``trace`` table, the path θ₀ … θ_T, the update
     equations, and a zoomed ``grid`` around the path.
 
-    ``arrows`` maps a label to the vectors drawn at each θ_t (shape ``(steps, 2)``): where the state pushes θ
-    (−velocity, −m̂, or −g for a method without one), the size that divides each coordinate (√v̂, √s) and, for
-    Newton, the step Δθ = −α p itself. ``curvatures`` are the eigenvalues of the Hessian Newton solved with at
-    each θ_t (``None`` for first-order methods)."""
+    ``arrows`` maps a label to the vectors drawn at each θ_t (shape ``(steps, 2)``): the direction the rule
+    moves θ along before any per-coordinate division (−velocity, +velocity for the Sutskever form, whose
+    velocity carries −α, −(g + βv) for Nesterov, −m̂, or −g for a method without a velocity), the size that
+    divides each coordinate (√v̂, √s) and, for Newton, the step Δθ = −α p itself. ``curvatures`` are the
+    eigenvalues of the Hessian Newton solved with at each θ_t (``None`` for first-order methods)."""
 
     optimizer: str
     equations: str
@@ -226,12 +284,13 @@ def explain(
     lr: float | None = None,
 ) -> ExplainStudy:
     """Trace ``optimizer`` (a name with the study's default rate or ``lr``, or an instance) for its first
-    ``steps`` steps on ``surface``: every intermediate quantity (``dl.optim.trace``) and the points it visits.
-    Newton is given the surface's exact Hessian at every point (α = 1 by default: the full Newton step)."""
+    ``steps`` steps on ``surface`` from ``start`` (default: the surface's): every intermediate quantity
+    (``dl.optim.trace``) and the points it visits. Newton is given the surface's exact Hessian at every point
+    (α = 1 by default: the full Newton step)."""
     surf = _surface(surface)
     opt = _optimizer(optimizer, _EXPLAIN_LR if lr is None else dict.fromkeys(_EXPLAIN_LR, lr))
     steps = (6 if quick else 10) if steps is None else _positive_int("explain", "steps", steps)
-    theta0 = np.asarray(surf.start if start is None else start, dtype=float)
+    theta0 = surf.start.copy() if start is None else _start("explain", start)
     newton = isinstance(opt, optim.Newton)
     hessian = (lambda theta: {"hessian": surf.hessian(theta)}) if newton else None
     record = optim.trace(opt, surf.grad, theta0, steps=steps, step_kwargs=hessian)
@@ -246,24 +305,49 @@ def explain(
     velocity = next((k for k in _VELOCITY_KEYS if k in columns), None)
     scale = next((k for k in _SCALE_KEYS if k in columns), None)
     curvatures = np.linalg.eigvalsh(record.column("hessian")) if newton else None
-    arrows = _explain_arrows(record, velocity, scale, newton)
-    return ExplainStudy(type(opt).__name__, opt.describe(), record, path, grid, velocity, scale, arrows, curvatures)
-
-
-def _explain_arrows(
-    record: optim.Trace, velocity: str | None, scale: str | None, newton: bool
-) -> dict[str, np.ndarray]:
-    """The vectors of the explain figure, by legend label: the direction, the divisor, Newton's step."""
-    arrows = {}
-    if velocity is not None:
-        arrows[f"−{velocity}: where it pushes θ"] = -record.column(velocity)
-    else:
-        arrows["−g: steepest descent"] = -record.column("g")
+    label, direction = _direction(opt, record, velocity)
+    arrows = {label: direction}
     if scale is not None:
         arrows[f"√{scale}: divides each coordinate"] = np.sqrt(np.maximum(record.column(scale), 0.0))
     if newton:
         arrows["Δθ = −α·p: the Newton step"] = record.column("update")
-    return arrows
+    return ExplainStudy(type(opt).__name__, opt.describe(), record, path, grid, velocity, scale, arrows, curvatures)
+
+
+def _start(owner: str, start) -> np.ndarray:
+    """A start point as a float array of shape (2,), refused with ``owner``'s name when it is not one finite
+    point (checked before the first step, which would otherwise blame the learning rate)."""
+    try:
+        point = np.array(start, dtype=float)
+    except (TypeError, ValueError):
+        point = None
+    if point is None or point.shape != (2,):
+        raise ValueError(f"{owner}: start={start!r} must be one point (x, y) of two numbers, e.g. (-1.5, 2.0)")
+    if not np.isfinite(point).all():
+        raise ValueError(f"{owner}: start={start!r} must be finite, e.g. (-1.5, 2.0)")
+    return point
+
+
+def _direction(opt: optim.Optimizer, record: optim.Trace, velocity: str | None) -> tuple[str, np.ndarray]:
+    """The explain figure's direction arrow and its label: the vector the rule moves θ along at each step,
+    before any per-coordinate division, with its sign taken from the rule.
+
+    Heavy-ball and EWA momentum step by θ ← θ − α v, so θ goes along −v; the Sutskever form keeps −α inside
+    the velocity (θ ← θ + v), so θ goes along +v; Nesterov steps by −α(g + βv), not along −v alone. NAdam
+    steps along a mix of m and g, so its m is labelled as what it is, the averaged gradient."""
+    g = record.column("g")
+    if velocity is None:
+        return "−g: steepest descent", -g
+    state = record.column(velocity)
+    if isinstance(opt, optim.Momentum) and opt.form == "sutskever":
+        return f"+{velocity} (it carries −α): where it pushes θ", state
+    if isinstance(opt, optim.Nesterov):
+        decayed = f"g + {opt.weight_decay:g}·θ" if opt.weight_decay else "g"
+        push = -(g + opt.weight_decay * record.column("theta") + opt.beta * state)
+        return f"−({decayed} + {opt.beta:g}·{velocity}): where it pushes θ", push
+    if isinstance(opt, optim.NAdam):
+        return f"−{velocity}: the averaged gradient (NAdam steps along a mix of it and g)", -state
+    return f"−{velocity}: where it pushes θ", -state
 
 
 _EXPLAIN_LR = {
@@ -341,16 +425,26 @@ INIT_CASES = (
 )
 
 
-def initialization(quick: bool = False, seed: int = 0, dataset: str = "circles") -> InitStudy:
+def initialization(quick: bool = False, seed: Seed = 0, dataset: str = "circles") -> InitStudy:
     """Train the same ReLU network from four initializations with the same full-batch GD.
 
     W = 0 keeps every unit of a layer identical (symmetry is never broken, and with ReLU nothing moves);
     N(0, 0.01²) shrinks the signal layer after layer, so activations and gradients vanish and learning
     starts slowly; He's N(0, 2/fan_in) keeps the activations' variance constant across ReLU layers; N(0, 10²)
     blows the logits up, the first losses are huge and the step sizes unusable.
+
+    ``dataset`` is a synthetic binary set with two features (its decision boundary is drawn): moons,
+    circles, spirals or xor.
     """
     from descentlab import data
 
+    planar = [name for name, info in data.DATASETS.items() if info.task == "binary" and info.n_features == 2]
+    if dataset not in planar:
+        raise ValueError(
+            f"initialization: dataset={dataset!r} must be a 2-D binary set: {', '.join(planar)} "
+            f"(the study draws each network's decision boundary in the plane)"
+        )
+    seed = _integer_seed("initialization", seed)
     n = 200 if quick else 400
     X, y = data.load(dataset, n_samples=n, seed=seed)
     X = np.asarray(X, dtype=np.float32)
@@ -430,35 +524,48 @@ class RaceStudy:
 
     @cached_property
     def endings(self) -> dict[str, list[str]]:
-        return race_endings(self.result)  # once per study: the CLI's table and the figure both read it
+        # once per study: the CLI's table and the figure both read it
+        return race_endings(self.result, view=self.grid)
 
 
 #: The ending of a run that stopped where ∇f ≈ 0 but the Hessian has a negative eigenvalue.
 NOT_A_MINIMUM = "stationary point, not a minimum"
+#: The ending of a run on a surface with no minimum that went lower than every point of the view.
+UNBOUNDED = "unbounded below: f fell under every value in view"
+#: The ending of a run on a surface with no minimum that is still within the values of the view.
+NO_MINIMUM = "ended in view; the surface has no minimum"
 
 
-def race_endings(result, gtol: float = 1e-6) -> dict[str, list[str]]:
+def race_endings(result, gtol: float = 1e-6, view: SurfaceGrid | None = None) -> dict[str, list[str]]:
     """How each start of each run of a race ended, in words (one string per start, by run label).
 
     ``"diverged at step t"``; ``"stationary point, not a minimum"`` when the run stopped where
     ‖∇f(θ_T)‖ ≤ ``gtol``·max(1, ‖∇f(θ₀)‖) but the Hessian there has a negative eigenvalue — a maximum or a
-    saddle, which attract plain Newton as much as minima do (it solves ∇f = 0); ``"finished"`` otherwise.
+    saddle, which attract plain Newton as much as minima do (it solves ∇f = 0). On a surface with no
+    minimum (unbounded below) a run that is not stationary has nothing to finish at: :data:`UNBOUNDED` when
+    f(θ_T) is below every value of ``view`` (the figure's grid; default: the surface's bounds), otherwise
+    :data:`NO_MINIMUM`. ``"finished"`` in every other case.
     """
     surface = result.surface
+    bounded = bool(np.isfinite(surface.minimum_value))
+    lowest = None if bounded else (view if view is not None else surface_grid(surface, n=100)).lowest
     endings = {}
     for name, run in result.runs.items():
         first, last = np.asarray(run.trajectory[0]), np.asarray(run.trajectory[-1])
         with np.errstate(all="ignore"):
             start_slope = np.linalg.norm(surface.grad(first), axis=-1)
             slope = np.linalg.norm(surface.grad(last), axis=-1)
-            lowest = np.linalg.eigvalsh(surface.hessian(last))[..., 0]
+            curvatures = np.linalg.eigvalsh(surface.hessian(last))[..., 0]
         stationary = slope <= gtol * np.maximum(1.0, start_slope)
+        final = np.asarray(run.losses, dtype=float)[-1]
         statuses = []
-        for at, still, low in zip(run.diverged_at, stationary, lowest, strict=True):
+        for at, still, curvature, f in zip(run.diverged_at, stationary, curvatures, final, strict=True):
             if at >= 0:
                 statuses.append(f"diverged at step {at}")
-            elif still and low < 0:
+            elif still and curvature < 0:
                 statuses.append(NOT_A_MINIMUM)
+            elif not bounded and not still:
+                statuses.append(UNBOUNDED if f < lowest else NO_MINIMUM)
             else:
                 statuses.append("finished")
         endings[name] = statuses
@@ -475,23 +582,30 @@ def race(
 ) -> RaceStudy:
     """Race optimizers on a surface from the same start.
 
-    ``optimizers`` is a list of names (each with its rate from :data:`RACE_LRS`, or ``lr`` for all) or a
-    mapping label → optimizer. ``steps`` defaults to 500 (150 when ``quick``); ``start`` to the surface's.
+    ``optimizers`` is a list of names (each with its rate from :data:`RACE_LRS`, or ``lr`` for all), one
+    name, or a mapping label → optimizer. ``steps`` defaults to 500 (150 when ``quick``); ``start`` to the
+    surface's.
     """
     from descentlab import surfaces
 
     surf = _surface(surface)
     steps = (150 if quick else 500) if steps is None else _positive_int("race", "steps", steps)
     racers = _racers(optimizers, lr)
-    theta0 = np.asarray(surf.start if start is None else start, dtype=float)
+    theta0 = surf.start.copy() if start is None else _start("race", start)
     result = surfaces.race(surf, racers, start=theta0, steps=steps)
-    title = f"Race on {surf.name}: same start, {steps} steps — who reaches the minimum, and how directly?"
+    if np.isfinite(surf.minimum_value):
+        question = "who reaches the minimum, and how directly?"
+    else:
+        question = "f has no minimum: how fast does each run go downhill?"
+    title = f"Race on {surf.name}: same start, {steps} steps — {question}"
     return RaceStudy(result, surface_grid(surf, n=120 if quick else 220), title)
 
 
 def _racers(optimizers, lr: float | None) -> dict[str, optim.Optimizer]:
     if isinstance(optimizers, Mapping):
         return dict(optimizers)
+    if isinstance(optimizers, str):  # one name, not a sequence of letters
+        optimizers = [optimizers]
     names = [str(name).strip().lower() for name in optimizers]
     if not names:
         raise ValueError("race: give at least one optimizer, e.g. adam,rmsprop")
@@ -554,7 +668,8 @@ def learning_rates(quick: bool = False, condition: float = 10.0) -> LearningRate
 @dataclass
 class ClippingStudy:
     """The same GD with and without gradient clipping on the cliff surface: ``runs[label]`` are race runs
-    (``dl.surfaces.Run``), ``grad_norms[label]`` the gradient norm before clipping at each visited point."""
+    (``dl.surfaces.Run``), ``grad_norms[label][t]`` = ‖∇f(θ_t)‖ before clipping for t = 0 … T − 1: the
+    gradient that step t (from θ_t, of length ``run.step_sizes[t]``) was computed from."""
 
     runs: dict[str, object]
     grad_norms: dict[str, np.ndarray]
@@ -577,7 +692,7 @@ def clipping(quick: bool = False, lr: float = 0.5, clip_norm: float = 1.0) -> Cl
     for label, clip in (("GD without clipping", None), (f"GD with clip_norm = {clip_norm:g}", clip_norm)):
         run = surfaces.race(surf, {label: optim.GD(lr=lr)}, steps=steps, clip_norm=clip).runs[label]
         runs[label] = run
-        norms[label] = np.linalg.norm(surf.grad(run.trajectory[:, 0]), axis=1)
+        norms[label] = np.linalg.norm(surf.grad(run.trajectory[:-1, 0]), axis=1)
     return ClippingStudy(runs, norms, surface_grid(surf, n=120 if quick else 240), clip_norm, lr)
 
 
@@ -590,8 +705,10 @@ class SecondOrderStudy:
 
 def second_order(quick: bool = False) -> SecondOrderStudy:
     """Newton's step solves H p = g: on a quadratic it lands on the minimum in one step whatever the
-    conditioning, where GD zig-zags and Adam's per-coordinate scaling only partly helps; on Rosenbrock it
-    follows the curved valley in a handful of steps."""
+    conditioning, where GD zig-zags and Adam's per-coordinate scaling only partly helps. On Rosenbrock it
+    reaches the minimum in a handful of steps, but not along the valley: where one curvature is nearly zero
+    the full step trusts the local quadratic model far beyond where it holds, and the loss jumps far above
+    its start before the next steps come back."""
     from descentlab import surfaces
 
     panels = {}
@@ -640,13 +757,14 @@ class LocalMinimaStudy:
     best_of: np.ndarray
 
 
-def local_minima(quick: bool = False, seed: int = 0) -> LocalMinimaStudy:
+def local_minima(quick: bool = False, seed: Seed = 0) -> LocalMinimaStudy:
     """Gradient descent ends in the minimum whose basin it starts in; restarting from random points and
     keeping the best result finds the global minimum of a rugged surface with high probability
     (``dl.search.random_restarts``)."""
     from descentlab import search, surfaces
 
-    rng = np.random.default_rng(seed)
+    seed = _seed("local_minima", seed)
+    rng = np.random.default_rng(seed)  # the Generator itself when one is given: the restarts draw from it too
     himmelblau = surfaces.get("himmelblau")
     side = 7 if quick else 13
     (x0, x1), (y0, y1) = himmelblau.bounds
@@ -702,12 +820,13 @@ class TrainingCurves:
     problem: str
 
 
-def batch_regimes(quick: bool = False, seed: int = 0, lr: float = 0.05) -> TrainingCurves:
+def batch_regimes(quick: bool = False, seed: Seed = 0, lr: float = 0.05) -> TrainingCurves:
     """The same network and GD rate fed the whole data set per step (batch), 32 samples (mini-batch) or one
     (stochastic). Per epoch, small batches take many more steps, so they get further — at the price of noisy
     steps that the batch version does not have."""
     from descentlab import nn, train
 
+    seed = _integer_seed("batch_regimes", seed)
     Xtr, ytr, Xva, yva = _split("moons", seed, n_samples=300 if quick else 600, noise=0.2, seed=seed)
     epochs = 4 if quick else 30
     histories = {}
@@ -729,7 +848,7 @@ def batch_regimes(quick: bool = False, seed: int = 0, lr: float = 0.05) -> Train
     return TrainingCurves(histories, f"moons, MLP [2, 16, 16, 1] ReLU, GD α = {lr:g}, {epochs} epochs")
 
 
-def batch_norm(quick: bool = False, seed: int = 0) -> TrainingCurves:
+def batch_norm(quick: bool = False, seed: Seed = 0) -> TrainingCurves:
     """A deep sigmoid network trained with and without batch normalization, same optimizer and rate.
 
     Without it, the sigmoid's derivative (at most 1/4) shrinks the gradient at every layer and the first
@@ -737,6 +856,7 @@ def batch_norm(quick: bool = False, seed: int = 0) -> TrainingCurves:
     mini-batch, keeping them where the sigmoid is steep (Ioffe & Szegedy 2015)."""
     from descentlab import nn, train
 
+    seed = _integer_seed("batch_norm", seed)
     Xtr, ytr, Xva, yva = _split("spirals", seed, n_samples=300 if quick else 800, noise=0.1, seed=seed)
     depth, width = (4, 16) if quick else (8, 32)
     epochs = 4 if quick else 40
@@ -769,11 +889,12 @@ class RangeTestStudy:
     problem: str
 
 
-def lr_range(quick: bool = False, seed: int = 0) -> RangeTestStudy:
+def lr_range(quick: bool = False, seed: Seed = 0) -> RangeTestStudy:
     """Smith's learning-rate range test on the digits: raise α exponentially over one short run and watch
     the loss; then train briefly at the suggestion, at a tenth of it and at ten times it."""
     from descentlab import nn, train
 
+    seed = _integer_seed("lr_range", seed)
     Xtr, ytr, Xva, yva = _split("digits", seed)
     sizes = [64, 64, 10]
 
@@ -814,11 +935,12 @@ def lr_range(quick: bool = False, seed: int = 0) -> RangeTestStudy:
     return RangeTestStudy(found, check, "digits (8×8), MLP [64, 64, 10], Momentum β = 0.9, batch 32")
 
 
-def health(quick: bool = False, seed: int = 0) -> TrainingCurves:
+def health(quick: bool = False, seed: Seed = 0) -> TrainingCurves:
     """Per-layer gradient norms, update-to-parameter ratios and the effective per-parameter step over
     training, for GD and Adam on the same network: the numbers to watch when training misbehaves."""
     from descentlab import nn, train
 
+    seed = _integer_seed("health", seed)
     Xtr, ytr, Xva, yva = _split("digits", seed)
     epochs = 3 if quick else 25
     histories = {}
@@ -898,16 +1020,18 @@ def train_dataset(
     epochs: int = 20,
     schedule: str | None = None,
     clip_norm: float | None = None,
-    seed: int = 0,
+    seed: Seed = 0,
     progress: bool = False,
 ) -> TrainingRun:
     """Train an MLP on a named data set (standardized, 20 % held out for validation) with ``dl.fit``.
 
     The output layer and loss follow the data set's task: sigmoid + binary cross-entropy, softmax + cross-
-    entropy, or linear + mean squared error. ``lr`` defaults to the optimizer's own default.
+    entropy, or linear + mean squared error. ``lr`` defaults to the optimizer's own default. A Generator
+    ``seed`` gives one integer, drawn from it, which ``config["seed"]`` records.
     """
     from descentlab import data, nn, train
 
+    seed = _integer_seed("train", seed)
     if dataset not in data.DATASETS:
         raise ValueError(f"unknown data set {dataset!r}; known: {', '.join(data.DATASETS)}")
     info = data.DATASETS[dataset]
@@ -965,8 +1089,10 @@ __all__ = [
     "DEFAULT_RACERS",
     "INIT_CASES",
     "NOT_A_MINIMUM",
+    "NO_MINIMUM",
     "RACE_LRS",
     "SCHEDULE_NAMES",
+    "UNBOUNDED",
     "ClippingStudy",
     "EWAStudy",
     "EffectiveStepStudy",

@@ -135,22 +135,25 @@ def _epoch_curves(ax: Axes, curves: TrainingCurves, field: str, ylabel: str, log
 
 
 def batch_regimes(curves: TrainingCurves) -> Figure:
-    """Batch, mini-batch and stochastic descent: every step's batch loss, loss per epoch, validation accuracy."""
+    """Batch, mini-batch and stochastic descent: every step's batch loss, loss per epoch, validation accuracy.
+
+    Step i of a history is drawn at epoch i / ``history.config["steps_per_epoch"]`` (what ``fit`` records),
+    so a run that stopped part-way through an epoch ends where it stopped."""
+    per_epoch = {label: _steps_per_epoch("batch_regimes", label, h) for label, h in curves.histories.items()}
     fig = new_figure(17, 5)
     steps_ax, epoch_ax, acc_ax = fig.subplots(1, 3)
     palette = colours(list(curves.histories))
     for label, history in curves.histories.items():
         losses = np.asarray(history.step_loss, dtype=float)
-        per_epoch = max(len(losses) // max(len(history.epoch), 1), 1)
-        x = np.arange(len(losses)) / per_epoch
+        x = np.arange(len(losses)) / per_epoch[label]
         steps_ax.plot(
             x,
             losses,
             color=palette[label],
-            lw=0.6 if per_epoch > 1 else 1.8,
-            alpha=0.25 if per_epoch > 20 else 0.9,
-            zorder=3 - np.log10(per_epoch),  # the noisiest curve lowest, so that it hides none of the others
-            label=f"{label}: {per_epoch} steps per epoch",
+            lw=0.6 if per_epoch[label] > 1 else 1.8,
+            alpha=0.25 if per_epoch[label] > 20 else 0.9,
+            zorder=3 - np.log10(per_epoch[label]),  # the noisiest curve lowest, so that it hides none of the others
+            label=f"{label}: {per_epoch[label]} steps per epoch",
         )
     steps_ax.set(
         yscale="log",
@@ -169,7 +172,11 @@ def batch_regimes(curves: TrainingCurves) -> Figure:
 
 
 def batch_norm(curves: TrainingCurves) -> Figure:
-    """Training with and without batch norm: loss, validation accuracy, and per-layer gradient norms."""
+    """Training with and without batch norm: loss, validation accuracy, and per-layer gradient norms.
+
+    The norms are ``history.grad_norms``: ‖∂J/∂θ_layer‖ over each dense layer's W and b (W alone where the
+    layer has no bias, as before a batch norm). A history without them is named in the panel: trained
+    without diagnostics, or diverged before its first epoch ended."""
     fig = new_figure(17, 5)
     loss_ax, acc_ax, grad_ax = fig.subplots(1, 3)
     _epoch_curves(loss_ax, curves, "train_loss", "training loss (log scale)", log=True)
@@ -177,9 +184,11 @@ def batch_norm(curves: TrainingCurves) -> Figure:
     _epoch_curves(acc_ax, curves, "val_accuracy", "validation accuracy")
     acc_ax.set_title("Validation accuracy")
     palette = colours(list(curves.histories))
+    missing = []
     for label, history in curves.histories.items():
-        layers = [name for name in history.grad_norms if name.startswith("dense")]
+        layers = [name for name in history.grad_norms if name.startswith("dense") and history.grad_norms[name]]
         if not layers:
+            missing.append(f"{label}: {_why_no_norms(history)}")
             continue
         depth = np.arange(len(layers))
         first = [history.grad_norms[name][0] for name in layers]
@@ -188,12 +197,15 @@ def batch_norm(curves: TrainingCurves) -> Figure:
         grad_ax.plot(depth, last, "-o", ms=4, color=palette[label], lw=1.8, label=f"{label}: last epoch")
         grad_ax.set_xticks(depth, layers, rotation=45, fontsize=8)
     grad_ax.set(
-        yscale="log",
         xlabel="layer (input → output)",
-        ylabel="‖∂J/∂W‖ of the layer (log scale)",
-        title="‖∂J/∂W‖ per layer: vanishing without BN",
+        ylabel="‖∂J/∂θ_layer‖, θ_layer = W and b (log scale)",
+        title="Gradient norm per dense layer: vanishing without BN",
     )
-    grad_ax.legend(fontsize=8)
+    if missing:
+        grad_ax.text(0.5, 0.5, "\n".join(missing), transform=grad_ax.transAxes, ha="center", va="center", fontsize=9)
+    if len(missing) < len(curves.histories):
+        grad_ax.set_yscale("log")
+        grad_ax.legend(fontsize=8)
     fig.suptitle(f"Batch normalization on vs off — {curves.problem}")
     return fig
 
@@ -243,9 +255,17 @@ def health(curves: TrainingCurves) -> Figure:
     """Optimizer health per layer over training: gradient norm, update-to-parameter ratio, effective step.
 
     The effective step is drawn per layer from ``history.effective_step_by_layer`` when the history has it,
-    otherwise as the median over all parameters (``history.effective_step["median"]``)."""
+    otherwise as the median over all parameters (``history.effective_step["median"]``). Every history must
+    carry these diagnostics (``fit(..., diagnostics=True)``, the default); a ``ValueError`` names one that
+    does not. A history that diverged before its first epoch ended is named in the gradient panel."""
+    for label, history in curves.histories.items():
+        if not history.grad_norms:
+            raise ValueError(f"health: history {label!r} has no diagnostics; train with fit(..., diagnostics=True)")
     fig = new_figure(17, 5.2)
     grad_ax, ratio_ax, step_ax = fig.subplots(1, 3)
+    empty = [f"{label}: {_why_no_norms(history)}" for label, history in curves.histories.items() if not history.epoch]
+    if empty:
+        grad_ax.text(0.5, 0.5, "\n".join(empty), transform=grad_ax.transAxes, ha="center", va="center", fontsize=9)
     styles = ("-", "--", ":", "-.")
     style_names = ("solid", "dashed", "dotted", "dash-dot")
     labels = list(curves.histories)
@@ -303,6 +323,23 @@ def health(curves: TrainingCurves) -> Figure:
     key = ", ".join(f"{style} = {label}" for style, label in zip(style_names, labels, strict=False))
     fig.suptitle(f"Optimizer health — {curves.problem}; line style: {key}")
     return fig
+
+
+def _steps_per_epoch(owner: str, label: str, history) -> int:
+    """The steps per epoch ``fit`` recorded in ``history.config``; a hand-made history without it is refused."""
+    steps = history.config.get("steps_per_epoch")
+    if steps is None:
+        raise ValueError(f"{owner}: history {label!r} has no config['steps_per_epoch']; draw histories returned by fit")
+    return int(steps)
+
+
+def _why_no_norms(history) -> str:
+    """Why a history has no per-layer gradient norm to draw."""
+    if not history.grad_norms:
+        return "no diagnostics (train with fit(..., diagnostics=True))"
+    if history.diverged:
+        return "diverged before the first epoch ended"
+    return "no epoch recorded"
 
 
 def history(record, title: str = "Training") -> Figure:

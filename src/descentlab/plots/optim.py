@@ -10,7 +10,8 @@ from descentlab.studies import EffectiveStepStudy, EWAStudy, ScheduleCurves
 
 
 def schedules(result: ScheduleCurves) -> Figure:
-    """Every schedule's learning rate against the step, on a linear and on a log scale."""
+    """Every schedule's learning rate against the step, on a linear and on a log scale; the steps where
+    ReduceOnPlateau cut the rate as vertical lines, when the record has that schedule."""
     fig = new_figure(12, 4.8)
     linear, log = fig.subplots(1, 2)
     palette = colours(list(result.lrs))
@@ -18,9 +19,10 @@ def schedules(result: ScheduleCurves) -> Figure:
         style = "--" if name.startswith("ReduceOnPlateau") else "-"
         for ax in (linear, log):
             ax.plot(result.steps, lr, style, color=palette[name], lw=1.8, label=name)
-    plateau_name = next(n for n in result.lrs if n.startswith("ReduceOnPlateau"))
-    for t in result.plateau_reductions:
-        linear.axvline(t, color=palette[plateau_name], lw=0.6, alpha=0.5)
+    plateau_name = next((n for n in result.lrs if n.startswith("ReduceOnPlateau")), None)
+    if plateau_name is not None:
+        for t in result.plateau_reductions:
+            linear.axvline(t, color=palette[plateau_name], lw=0.6, alpha=0.5)
     linear.set(xlabel="step t", ylabel="learning rate α_t", title="Learning rate over training (linear scale)")
     log.set(
         xlabel="step t",
@@ -28,7 +30,9 @@ def schedules(result: ScheduleCurves) -> Figure:
         yscale="log",
         title="Same curves, log scale: how many decades each one falls",
     )
-    log.set_ylim(bottom=max(1e-5, min(float(np.min(v[v > 0])) for v in result.lrs.values())))
+    positive = [float(np.min(v[v > 0])) for v in result.lrs.values() if np.any(v > 0)]
+    if positive:  # only positive rates have a place on a log axis
+        log.set_ylim(bottom=max(1e-5, min(positive)))
     linear.legend(fontsize=8, loc="upper right")
     fig.suptitle("Schedules: all start at the same α₀; they differ in when and how fast they cool down")
     return fig

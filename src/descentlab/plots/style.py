@@ -11,6 +11,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from descentlab._numbers import is_integer
+
 #: One colour per optimizer (keys are ``dl.optim.OPTIMIZERS`` names), the same in every figure.
 PALETTE: dict[str, str] = {
     "gd": "#4d4d4d",
@@ -77,11 +79,30 @@ def new_figure(width: float = 8.0, height: float = 5.0) -> Figure:
     return Figure(figsize=(width, height), layout="constrained", facecolor="white")
 
 
+#: The file types :func:`save` writes, by suffix.
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def figure_path(owner: str, path: str | Path) -> Path:
+    """``path`` as a :class:`~pathlib.Path` once its suffix is one :func:`save` writes: a caller about to
+    compute a figure checks this first, so that a wrong name fails before the work."""
+    path = Path(path)
+    if path.suffix.lower() not in FIGURE_SUFFIXES:
+        raise ValueError(f"{owner}: {path.name!r} must end in .png, .svg or .pdf, e.g. {path.stem or 'figure'}.png")
+    return path
+
+
+def check_dpi(owner: str, dpi: int) -> int:
+    """``dpi`` once it is a whole number of dots per inch from 1 to 1000."""
+    if not is_integer(dpi) or not 1 <= dpi <= 1000:
+        raise ValueError(f"{owner}: dpi={dpi!r} must be an integer in [1, 1000], e.g. 100")
+    return int(dpi)
+
+
 def save(figure: Figure, path: str | Path, dpi: int = 100) -> Path:
     """Write ``figure`` (PNG, SVG or PDF by the suffix) and return the path; parent folders are created."""
-    path = Path(path)
-    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise ValueError(f"save: {path.name!r} must end in .png, .svg or .pdf")
+    path = figure_path("save", path)
+    dpi = check_dpi("save", dpi)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=dpi, facecolor="white")
     return path

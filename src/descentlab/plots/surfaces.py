@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from descentlab._numbers import is_integer
-from descentlab.plots.style import colour, colours, new_figure
+from descentlab.plots.style import check_dpi, colour, colours, new_figure
 from descentlab.studies import (
     NOT_A_MINIMUM,
     ClippingStudy,
@@ -79,7 +79,8 @@ def contour(
 
 def race(result, grid: SurfaceGrid | None = None, title: str | None = None, log: bool | None = None) -> Figure:
     """A race (``dl.surfaces.race``): contour with each optimizer's trajectories, start (○), end (■) and the
-    known minima (★) on the left; the loss above the minimum against the step, log scale, on the right.
+    known minima (★) on the left; the loss above the minimum against the step, log scale, on the right (f
+    itself on a surface with no minimum, see :func:`draw_losses`).
 
     A run that diverged ends at its last finite point with a red ✕, and its loss curve stops at the
     marked step: divergence is shown, not hidden. ``grid`` defaults to the surface's own bounds.
@@ -92,7 +93,8 @@ def race(result, grid: SurfaceGrid | None = None, title: str | None = None, log:
     draw_trajectories(left, result.runs, grid)
     left.legend(fontsize=8, loc="best")
     draw_losses(right, result.runs, grid.f_min)
-    fig.suptitle(title or f"Race on {grid.name}: same start, same number of steps — who reaches a minimum?")
+    question = "who reaches a minimum?" if grid.has_minimum else "f has no minimum: how fast does each go downhill?"
+    fig.suptitle(title or f"Race on {grid.name}: same start, same number of steps — {question}")
     return fig
 
 
@@ -130,8 +132,8 @@ def learning_rates(study: LearningRateStudy) -> Figure:
 
 
 def clipping(study: ClippingStudy) -> Figure:
-    """The cliff: paths with and without clipping, their losses, and per step the gradient norm before
-    clipping beside the length of the step actually taken."""
+    """The cliff: paths with and without clipping, their losses, and per step t the norm of the gradient
+    at θ_t before clipping beside the length of the step taken from θ_t (both at x = t)."""
     fig = new_figure(17, 5.2)
     fig.get_layout_engine().set(wspace=0.06)
     left, middle, right = fig.subplots(1, 3, width_ratios=[1.3, 1, 1])
@@ -142,10 +144,10 @@ def clipping(study: ClippingStudy) -> Figure:
     draw_losses(middle, study.runs, study.grid.f_min)
     palette = colours(list(study.runs))
     for name, run in study.runs.items():
-        steps = np.arange(1, len(run.step_sizes) + 1)
+        steps = np.arange(len(run.step_sizes))
         right.plot(steps, np.asarray(run.step_sizes)[:, 0], color=palette[name], lw=1.6, label=f"{name}: step ‖Δθ‖")
         right.plot(
-            np.arange(len(study.grad_norms[name])),
+            steps,
             study.grad_norms[name],
             ls=":",
             color=palette[name],
@@ -160,7 +162,9 @@ def clipping(study: ClippingStudy) -> Figure:
         textcoords="offset points",
         fontsize=8,
     )
-    right.set(yscale="log", xlabel="step t", ylabel="length (log scale)", title="Gradient norm and step length")
+    right.set(
+        yscale="log", xlabel="step t (from θ_t)", ylabel="length (log scale)", title="Gradient norm and step length"
+    )
     right.legend(fontsize=7, loc="upper right")
     fig.suptitle(f"Gradient clipping on a cliff (GD, α = {study.lr:g}): clipping keeps the direction, caps the step")
     return fig
@@ -245,14 +249,14 @@ def local_minima(study: LocalMinimaStudy) -> Figure:
     return fig
 
 
-def draw_trajectories(ax: Axes, runs, grid: SurfaceGrid, upto: int | None = None) -> None:
-    """Each run's paths (all its starts, one colour per optimizer) up to step ``upto`` on ``ax``.
+def draw_trajectories(ax: Axes, runs, grid: SurfaceGrid) -> None:
+    """Each run's paths (all its starts, one colour per optimizer) on ``ax``.
 
     A path that leaves the view and comes back (it did not diverge) is marked where it crosses the frame,
     with the farthest point it reached."""
     palette = colours(list(runs))
     for name, run in runs.items():
-        path = np.asarray(run.trajectory, dtype=float)[: None if upto is None else upto + 1]
+        path = np.asarray(run.trajectory, dtype=float)
         path = path.reshape(path.shape[0], -1, 2)
         ends = _divergence(run, path.shape[1])
         for i in range(path.shape[1]):
@@ -264,8 +268,7 @@ def draw_trajectories(ax: Axes, runs, grid: SurfaceGrid, upto: int | None = None
             label = name if i == 0 else None
             ax.plot(points[:, 0], points[:, 1], "-", color=palette[name], lw=1.6, alpha=0.9, label=label)
             ax.plot(*points[0], "o", ms=7, mfc="white", mec=palette[name], zorder=6)
-            diverged = ends[i] is not None and (upto is None or ends[i] <= upto)
-            if diverged:  # the marker stays on the frame even when the run left it
+            if ends[i] is not None:  # diverged: the marker stays on the frame even when the run left it
                 ax.plot(*_on_frame(grid, points[-1]), "X", ms=11, color="#d50000", mec="black", zorder=8)
             else:
                 ax.plot(*points[-1], "s", ms=6, color=palette[name], mec="black", zorder=7)
@@ -306,29 +309,34 @@ def _mark_exit(ax: Axes, grid: SurfaceGrid, points: np.ndarray, tint: str) -> No
     )
 
 
-def draw_losses(
-    ax: Axes, runs, f_min: float, upto: int | None = None, steps: int | None = None, log_steps: bool = False
-) -> None:
+def draw_losses(ax: Axes, runs, f_min: float, log_steps: bool = False) -> None:
     """f(θ_t) − f* against the step t (log scale) for each run; divergence marked with a red ✕ and the step.
 
-    Gaps below 1e-12 (an exact minimum, as Newton reaches on a quadratic) are drawn on a labelled floor at
-    1e-12. ``log_steps`` puts t + 1 on a log axis, so that a few-step convergence is not squeezed at t = 0.
+    Gaps of at most 1e-12 (an exact minimum, as Newton reaches on a quadratic) are drawn on a labelled floor
+    at 1e-12; a gap below −1e-12 (f under f*, which a true f* rules out) is not drawn. ``log_steps`` puts
+    t + 1 on a log axis, so that a few-step convergence is not squeezed at t = 0.
+
+    A surface with no minimum (``f_min`` = −inf: unbounded below, as the saddles) has no f − f*: f(θ_t)
+    itself is drawn, on a symmetric log scale (linear within ±1), and no floor.
     """
     palette = colours(list(runs))
     floor = 1e-12
+    has_minimum = bool(np.isfinite(f_min))
     shift = 1 if log_steps else 0
     on_floor = False
     for name, run in runs.items():
         losses = np.asarray(run.losses, dtype=float).reshape(np.shape(run.losses)[0], -1)
         ends = _divergence(run, losses.shape[1])
-        shown = losses[: None if upto is None else upto + 1]
         for i in range(losses.shape[1]):
-            gap = shown[:, i] - f_min
-            stop = ends[i] if ends[i] is not None else len(gap)
-            t = np.arange(len(gap))[:stop] + shift
-            values = np.clip(gap[:stop], floor, None)
+            stop = ends[i] if ends[i] is not None else len(losses)
+            t = np.arange(stop) + shift
+            if has_minimum:
+                gap = losses[:stop, i] - f_min
+                values = np.where(gap >= -floor, np.maximum(gap, floor), np.nan)
+            else:
+                values = losses[:stop, i]
             finite = np.isfinite(values)
-            on_floor |= bool(np.any(values[finite] == floor))
+            on_floor |= has_minimum and bool(np.any(values[finite] == floor))
             ax.plot(
                 t[finite],
                 values[finite],
@@ -337,8 +345,8 @@ def draw_losses(
                 alpha=1.0 if losses.shape[1] == 1 else 0.6,
                 label=name if i == 0 else None,
             )
-            if ends[i] is not None and (upto is None or ends[i] <= upto) and finite.any():
-                last, total = t[finite][-1], len(gap) + shift
+            if ends[i] is not None and finite.any():
+                last, total = t[finite][-1], len(losses) + shift
                 right_half = np.log(last) > 0.5 * np.log(total) if log_steps else last > 0.5 * total
                 _mark_divergence(ax, f"diverged at t={ends[i]}", last, values[finite][-1], right_half)
     if on_floor:
@@ -352,17 +360,21 @@ def draw_losses(
             ha="right",
             fontsize=8,
         )
-    ax.set(
-        yscale="log",
-        xlabel="step t + 1 (log scale)" if log_steps else "step t",
-        ylabel="f(θ_t) − f*  (log scale)",
-        title="Loss above the minimum (straight fall = linear rate)",
-    )
+    ax.set(xlabel="step t + 1 (log scale)" if log_steps else "step t", **_loss_axis(has_minimum))
+    if has_minimum:
+        ax.set_yscale("log")
+    else:
+        ax.set_yscale("symlog", linthresh=1.0)
     if log_steps:
         ax.set_xscale("log")
-    if steps is not None:
-        ax.set_xlim(shift, steps + shift)
     ax.legend(fontsize=8, loc="best")
+
+
+def _loss_axis(has_minimum: bool) -> dict[str, str]:
+    """The loss axis' label and title: f − f* above a minimum, f itself on a surface without one."""
+    if has_minimum:
+        return {"ylabel": "f(θ_t) − f*  (log scale)", "title": "Loss above the minimum (straight fall = linear rate)"}
+    return {"ylabel": "f(θ_t)  (symmetric log scale)", "title": "Loss f(θ_t) (the surface has no minimum)"}
 
 
 def _mark_divergence(ax: Axes, text: str, t: float, value: float, right_half: bool) -> None:
@@ -393,9 +405,10 @@ def animate(
     """Write the race as an animation: trajectories and loss curves growing step by step.
 
     ``path`` ending in ``.gif`` is written with Pillow; ``.mp4`` needs ffmpeg on the PATH. ``frames``
-    evenly spaced steps are drawn (all of them when the race is shorter). The static parts (contours,
-    axes, colour bar) are rendered once and only the moving lines are redrawn per frame (blitting).
-    Returns the path.
+    evenly spaced steps are drawn (all of them when the race is shorter), ``fps`` of them per second
+    (1 to 100: a GIF counts its delays in hundredths of a second). The static parts (contours, axes,
+    colour bar) are rendered once and only the moving lines are redrawn per frame (blitting). Every
+    argument is checked, and the folder made, before the first frame is drawn. Returns the path.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -404,8 +417,13 @@ def animate(
     if not is_integer(frames) or frames < 2:
         raise ValueError(f"animate: frames={frames!r} must be an integer ≥ 2, e.g. 60")
     frames = int(frames)
+    if not is_integer(fps) or not 1 <= fps <= 100:
+        raise ValueError(f"animate: fps={fps!r} must be an integer in [1, 100], e.g. 12")
+    fps = int(fps)
+    dpi = check_dpi("animate", dpi)
     if suffix == ".mp4" and not animation.writers.is_available("ffmpeg"):
         raise ValueError("animate: writing .mp4 needs ffmpeg on the PATH; install it or write a .gif instead")
+    path.parent.mkdir(parents=True, exist_ok=True)
     grid = grid if grid is not None else surface_grid(result.surface, n=160)
     fig = new_figure(11, 4.6)
     fig.get_layout_engine().set(wspace=0.08)  # room between the colour bar's label and the loss axis
@@ -418,7 +436,9 @@ def animate(
     for name, run in result.runs.items():
         trajectory = np.asarray(run.trajectory, dtype=float)
         trajectory = trajectory.reshape(trajectory.shape[0], -1, 2)
-        losses = np.asarray(run.losses, dtype=float).reshape(trajectory.shape[0], -1) - grid.f_min
+        losses = np.asarray(run.losses, dtype=float).reshape(trajectory.shape[0], -1)
+        if grid.has_minimum:
+            losses = np.maximum(losses - grid.f_min, 1e-16)
         total = max(total, trajectory.shape[0] - 1)
         for i in range(trajectory.shape[1]):
             label = name if i == 0 else None
@@ -426,18 +446,19 @@ def animate(
             (head,) = left.plot([], [], "o", color=palette[name], mec="black", ms=6, zorder=7)
             (curve,) = right.plot([], [], color=palette[name], lw=1.4, label=label)
             paths.append((line, head, trajectory[:, i]))
-            curves.append((curve, np.clip(losses[:, i], 1e-16, None)))
+            curves.append((curve, losses[:, i]))
             moving += [line, head, curve]
-    finite = np.concatenate([c[np.isfinite(c) & (c < 1e12)] for _, c in curves])
-    right.set(
-        yscale="log",
-        xlim=(0, total),
-        xlabel="step t",
-        ylabel="f(θ_t) − f*  (log scale)",
-        title="Loss above the minimum",
-    )
-    if finite.size:
-        right.set_ylim(finite.min() / 2, finite.max() * 2)
+    finite = np.concatenate([c[np.isfinite(c) & (np.abs(c) < 1e12)] for _, c in curves])
+    right.set(xlim=(0, total), xlabel="step t", **_loss_axis(grid.has_minimum))
+    if grid.has_minimum:
+        right.set_yscale("log")
+        if finite.size:
+            right.set_ylim(finite.min() / 2, finite.max() * 2)
+    else:
+        right.set_yscale("symlog", linthresh=1.0)
+        if finite.size:
+            margin = 0.05 * max(float(np.ptp(finite)), 1.0)
+            right.set_ylim(finite.min() - margin, finite.max() + margin)
     left.legend(fontsize=8, loc="best")
     stamp = left.text(
         0.02,
@@ -472,7 +493,6 @@ def animate(
         for artist in moving:
             artist.axes.draw_artist(artist)
         images.append(Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy()))
-    path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".gif":
         palette_image = images[-1].quantize(colors=128, method=Image.Quantize.MEDIANCUT)
         frames_p = [image.quantize(palette=palette_image, dither=Image.Dither.NONE) for image in images]

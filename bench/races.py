@@ -114,7 +114,8 @@ def torch_batch(steps: int, starts: int):
 def surfaces_race(steps: int, starts: int | None):
     """``descentlab.surfaces.race`` over the 8 optimizers from one start, or Adam from ``starts`` starts;
     with the loop it chose (``portable`` or ``compiled``) after a first, untimed race that compiles the kernels
-    (a fresh machine's cache is empty, and ``"auto"`` never compiles on its own)."""
+    (a fresh machine's cache is empty; ``"auto"`` compiles only on arithmetic-only surfaces from
+    ``AUTO_COMPILED_MIN_WORK`` steps × optimizers, and the 1000-start race is a single optimizer)."""
     try:
         from descentlab.surfaces import race
     except ImportError:

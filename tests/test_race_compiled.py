@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from descentlab import optim, surfaces
-from descentlab.surfaces import race, racing
+from descentlab.surfaces import _compiled, race, racing
 
 pytest.importorskip("numba")
 special = pytest.importorskip("scipy.special")
@@ -63,9 +63,9 @@ def test_compiled_race_matches_closely_where_the_surface_uses_transcendental_fun
     np.testing.assert_array_equal(compiled.diverged_at, portable.diverged_at)
 
 
-def test_auto_chooses_by_the_arguments_alone_whatever_ran_before():
+def test_auto_gives_the_same_bits_whatever_ran_before(monkeypatch, tmp_path):
     """The same call gives the same bits in any process: "auto" takes the compiled loop only where it equals the
-    portable loop (an arithmetic-only surface) and the race is long enough, never because a kernel is ready."""
+    portable loop (an arithmetic-only surface): for a long race, or a short one once the kernel is ready."""
     rmsprop = {"RMSprop": optim.RMSprop(lr=0.01)}
     starts = _starts(surfaces.ackley, 40, seed=0)
     race(surfaces.ackley, rmsprop, starts=starts, steps=300, backend="compiled")  # the kernel is ready now
@@ -76,8 +76,14 @@ def test_auto_chooses_by_the_arguments_alone_whatever_ran_before():
     np.testing.assert_array_equal(auto.losses, portable.losses)
 
     adam = optim.Adam(lr=0.05)
+    monkeypatch.setenv("DESCENTLAB_KERNEL_DIR", str(tmp_path))  # an empty kernel cache ...
+    monkeypatch.setattr(_compiled, "_modules", {})  # ... and none loaded: nothing is ready
+    reference = race(surfaces.rosenbrock, {"Adam": adam}, steps=20, backend="portable").runs["Adam"]
+    assert race(surfaces.rosenbrock, {"Adam": adam}, steps=20).runs["Adam"].backend == "portable"  # short
     race(surfaces.rosenbrock, {"Adam": adam}, steps=20, backend="compiled")
-    assert race(surfaces.rosenbrock, {"Adam": adam}, steps=20).runs["Adam"].backend == "portable"  # short: portable
+    short = race(surfaces.rosenbrock, {"Adam": adam}, steps=20).runs["Adam"]
+    assert short.backend == "compiled"  # short, but the kernel is ready now: it costs nothing
+    np.testing.assert_array_equal(short.trajectory, reference.trajectory)
     steps = racing.AUTO_COMPILED_MIN_WORK
     long = race(surfaces.rosenbrock, {"Adam": adam}, steps=steps).runs["Adam"]
     assert long.backend == "compiled" and adam.state is None

@@ -161,6 +161,18 @@ def _importable(func: Callable) -> bool:
     return module is not None and getattr(module, func.__name__, None) is func
 
 
+def ready(surface: Surface, opt: optim.Optimizer) -> bool:
+    """Whether the kernel for this (rule, surface) pair is loaded in this process or compiled in the on-disk
+    cache (numba's index file beside the generated module), so that a race costs no compilation."""
+    key = _key(surface, opt)
+    if _modules.get(key) is not None:
+        return True
+    from descentlab.optim import _kernels
+
+    stem = _stem(key, _render(*key))
+    return any((_kernels.kernel_dir() / "__pycache__").glob(f"{stem}.race_loop-*.nbi"))
+
+
 def race_compiled(
     surface: Surface,
     opt: optim.Optimizer,

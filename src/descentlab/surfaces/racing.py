@@ -21,14 +21,15 @@ disk). Their trajectories are equal bit for bit on surfaces whose functions use 
 exp/cos/tanh from the C library and the portable one NumPy's vectorized versions, which may differ in the last
 bit, and along a long or chaotic run such a difference grows (to ~1e-4 on Ackley): close, not equal.
 ``"auto"`` therefore takes the compiled loop only where it gives the portable loop's bits — an arithmetic-only
-surface — and only for races long enough to repay loading numba (:data:`AUTO_COMPILED_MIN_WORK`). The choice
-depends on the call's arguments and on whether numba is installed, never on what the process ran before, so
-the same call gives the same arrays in any process.
+surface — for races long enough to repay loading numba (:data:`AUTO_COMPILED_MIN_WORK`), and for shorter ones
+when numba is loaded and the kernel compiled already. Whichever loop it takes, the same call gives the same
+arrays in any process.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -215,8 +216,9 @@ def race(
         schedules: optional name → learning-rate schedule (``optim.schedules.Cosine(...)`` or any t ↦ α_t):
             that optimizer's rate is set to α_t before its step t + 1, t = 0 … steps − 1, as
             ``descentlab.fit`` does per step. ``ReduceOnPlateau`` needs a metric and is refused.
-        backend: ``"auto"`` (compiled where that gives the portable loop's bits and pays: an arithmetic-only
-            surface and at least :data:`AUTO_COMPILED_MIN_WORK` steps × optimizers; else portable),
+        backend: ``"auto"`` (compiled where that gives the portable loop's bits — an arithmetic-only surface —
+            and pays: at least :data:`AUTO_COMPILED_MIN_WORK` steps × optimizers, or numba loaded and the
+            kernel compiled already; else portable),
             ``"portable"`` or ``"compiled"`` (close to the portable loop, not equal, on surfaces with
             transcendental functions; compiles the kernel if needed; ``ValueError`` where it does not apply:
             Newton, windowed AdaDelta, surface functions that are not module-level or that numba cannot
@@ -296,18 +298,23 @@ def default_escape(surface: Surface) -> float:
 
 
 BACKENDS = ("auto", "portable", "compiled")
-#: Steps × optimizers from which ``"auto"`` takes the compiled loop (on arithmetic-only surfaces). Measured on
-#: the 2-core VM: importing numba takes ~0.6 s and loading a race kernel from the disk cache ~0.1 s, where the
-#: portable loop costs ~0.1 ms per optimizer step; so a race of 8 optimizers × 1000 steps (0.85 s portable,
-#: 2 ms compiled) is compiled, and a short race — most of a test suite — never pays for numba.
+#: Steps × optimizers from which ``"auto"`` takes the compiled loop (on arithmetic-only surfaces) even when
+#: that means importing numba or compiling. Measured on the 2-core VM: importing numba takes ~0.6 s and loading
+#: a race kernel from the disk cache ~0.1 s, where the portable loop costs ~0.1 ms per optimizer step; so a
+#: race of 8 optimizers × 1000 steps (0.85 s portable, 2 ms compiled) is compiled, and a short race — most of
+#: a test suite — pays for numba only when numba is loaded and the kernel ready already (interactive use).
 AUTO_COMPILED_MIN_WORK = 5_000
 
 
 def _use_compiled(surface: Surface, opt: optim.Optimizer, backend: str, name: str, work: int) -> bool:
-    """Whether ``opt`` runs the compiled loop: decided by the arguments and by whether numba is installed."""
+    """Whether ``opt`` runs the compiled loop. ``"auto"`` takes it only on an arithmetic-only surface, where
+    both loops give the same bits, so the result never depends on what the process ran before; there it takes
+    it for long races, and for short ones when it costs nothing (numba loaded, kernel compiled)."""
     if backend == "portable":
         return False
-    if backend == "auto" and not (surface.arithmetic_only and work >= AUTO_COMPILED_MIN_WORK):
+    if backend == "auto" and not surface.arithmetic_only:
+        return False
+    if backend == "auto" and work < AUTO_COMPILED_MIN_WORK and "numba" not in sys.modules:
         return False
     from descentlab.optim._backend import fast_path_available
 
@@ -325,7 +332,7 @@ def _use_compiled(surface: Surface, opt: optim.Optimizer, backend: str, name: st
                 f"level, and DESCENTLAB_PORTABLE unset; use backend='auto' or 'portable'"
             )
         return False
-    return True
+    return backend == "compiled" or work >= AUTO_COMPILED_MIN_WORK or _compiled.ready(surface, opt)
 
 
 def _race_one(

@@ -11,6 +11,7 @@ import json
 import re
 
 import numpy as np
+import pytest
 import typer
 from PIL import Image
 from typer.testing import CliRunner
@@ -43,7 +44,7 @@ def test_study_writes_its_png(tmp_path):
 
 def test_unknown_study_is_one_line_without_traceback():
     result = runner.invoke(app, ["study", "nope"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "unknown study 'nope'; known: " in result.output and "ewa" in result.output
     assert "Traceback" not in result.output
 
@@ -104,16 +105,28 @@ def test_race_animates_to_a_gif(tmp_path):
 
 def test_unknown_optimizer_lists_the_known_ones_without_traceback():
     result = runner.invoke(app, ["race", "rosenbrock", "--optimizers", "adam,sgdd"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "unknown optimizer 'sgdd'; known: gd, momentum" in result.output
     assert "Traceback" not in result.output
 
 
 def test_bad_values_say_the_range():
     result = runner.invoke(app, ["race", "rosenbrock", "--steps", "0"])
-    assert result.exit_code == 1 and "must be an integer ≥ 1" in result.output
+    assert result.exit_code == 2 and "must be an integer ≥ 1" in result.output
     result = runner.invoke(app, ["train", "moons", "--batch-size", "-3"])
-    assert result.exit_code == 1 and "must be ≥ 1, or 0" in result.output
+    assert result.exit_code == 2 and "must be ≥ 1, or 0" in result.output
+
+
+def test_race_shows_no_gap_to_the_minimum_of_a_surface_without_one(tmp_path):
+    out = tmp_path / "race.png"
+    result = runner.invoke(app, ["race", "saddle", "--optimizers", "gd,adam", "--steps", "20", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if "(lr=" in line]
+    assert len(rows) == 2 and all("—" in row for row in rows), result.output
+    assert "inf" not in result.output
+    result = runner.invoke(app, ["race", "booth", "--optimizers", "adam", "--steps", "20", "--out", str(out)])
+    row = next(line for line in result.output.splitlines() if "(lr=" in line)
+    assert "—" not in row and re.search(r"│ \d\.\d+(e[+-]\d+)? +│", row), result.output
 
 
 def test_train_writes_history_checkpoint_and_plot(tmp_path):
@@ -212,26 +225,88 @@ def test_race_says_when_newton_stops_at_a_maximum(tmp_path):
     assert "not a minimum" in result.output
 
 
-def test_train_refuses_an_out_that_is_a_file_before_training(tmp_path, monkeypatch):
-    from descentlab import studies
+@pytest.mark.parametrize(
+    ("args", "outs", "work"),
+    [
+        (["train", "xor", "--epochs", "1"], ("", "run"), ("studies", "train_dataset")),
+        (["race", "rosenbrock", "--steps", "5"], ("r.gif",), ("studies", "race")),
+        (["explain", "adam", "--steps", "3"], ("e.png",), ("studies", "explain")),
+        (["study", "ewa", "--quick"], ("x.png",), ("atlas", "render")),
+        (["demo", "--quick"], ("", "atlas"), ("atlas", "build")),
+    ],
+)
+def test_every_command_refuses_an_out_that_is_a_file_before_working(tmp_path, monkeypatch, args, outs, work):
+    import descentlab
 
-    def no_training(*args, **kwargs):
-        raise AssertionError("the --out check must come before training")
+    def no_work(*args, **kwargs):
+        raise AssertionError("the --out check must come before the work")
 
-    monkeypatch.setattr(studies, "train_dataset", no_training)
+    monkeypatch.setattr(getattr(descentlab, work[0]), work[1], no_work)
     existing = tmp_path / "notes.txt"
     existing.write_text("keep me")
-    for out in (existing, existing / "run"):
-        result = runner.invoke(app, ["train", "xor", "--epochs", "1", "--out", str(out)])
-        assert result.exit_code == 1
+    for name in outs:
+        out = existing / name if name else existing
+        result = runner.invoke(app, [*args, "--out", str(out)])
+        assert result.exit_code == 2
         line = one_line_error(result)
-        assert f"--out {out}" in line and "is a file" in line and "choose" in line
+        assert f"--out {out}: {existing} is a file" in line and "choose another --out" in line
     assert existing.read_text() == "keep me"
 
 
 def test_race_refuses_an_optimizer_named_twice(tmp_path):
     out = tmp_path / "race.png"
     result = runner.invoke(app, ["race", "booth", "--optimizers", "adam,gd,adam", "--steps", "5", "--out", str(out)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "'adam' is named twice" in one_line_error(result)
     assert not out.exists()
+
+
+def test_explain_refuses_more_steps_than_its_table_shows(tmp_path):
+    out = tmp_path / "explain.png"
+    for steps in ("16", "0"):
+        result = runner.invoke(app, ["explain", "adam", "--steps", steps, "--out", str(out)])
+        assert result.exit_code == 2
+        line = one_line_error(result)
+        assert f"'--steps': {steps} is not in 1 to 15" in line and "descentlab race" in line
+    assert not out.exists()
+    assert runner.invoke(app, ["explain", "adam", "--steps", "15", "--out", str(out)]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        # usage errors (exit 2): what click refuses …
+        (["race", "rosenbrock", "--steps", "abc"], 2),
+        (["race"], 2),
+        (["nope"], 2),
+        (["race", "rosenbrock", "--lr", "0"], 2),
+        (["explain", "--steps", "16"], 2),
+        # … and the values the command or the library refuses, before any work
+        (["race", "rosenbrock", "--steps", "0"], 2),
+        (["race", "rosenbrock", "--start", "1,2,3"], 2),
+        (["race", "rosenbrock", "--out", "r.txt"], 2),
+        (["race", "nowhere"], 2),
+        (["train", "moons", "--epochs", "0"], 2),
+        (["train", "moons", "--hidden", "64,abc"], 2),
+        (["train", "moons", "--clip-norm", "0"], 2),
+        (["study", "nope"], 2),
+    ],
+)
+def test_exit_codes_follow_the_module_docstring(tmp_path, monkeypatch, args, code):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, args)
+    assert result.exit_code == code, result.output
+    one_line_error(result)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_failure_while_running_exits_1(tmp_path, monkeypatch):
+    from descentlab import atlas
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atlas, "render", disk_full)
+    result = runner.invoke(app, ["study", "ewa", "--quick", "--out", str(tmp_path / "ewa.png")])
+    assert result.exit_code == 1
+    assert "No space left on device" in one_line_error(result)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import socket
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -23,6 +29,7 @@ from starlette.websockets import WebSocketDisconnect
 import descentlab as dl
 from descentlab.web import create_app, race
 from descentlab.web.app import plotly_js
+from descentlab.web.channel import TrainChannel
 from descentlab.web.notes import OPTIMIZER_NOTES
 from descentlab.web.schemas import LIMITS, SERVER_LIMITS, ServerLimits, TrainConfig
 from descentlab.web.training import TrainingRun
@@ -100,6 +107,8 @@ def test_options_come_from_the_library_registries(client):
     assert options["schedules"]["step"] == ["factor", "every"]
     assert TrainConfig.model_validate(options["train"]["defaults"]) == TrainConfig()
     assert options["limits"]["race_max_steps"] == LIMITS.race_max_steps
+    # only what a page reads: the Train page's own selects list its activations and initializations
+    assert set(options["train"]) == {"defaults", "optimizers"}
 
 
 def test_surface_grid_holds_the_surface_values(client):
@@ -175,6 +184,33 @@ def test_library_errors_name_the_field_they_concern(client, spec, field, fragmen
     response = client.post("/api/explain", json=spec)
     message = assert_error(response, 422, fragment)
     assert response.json()["details"] == [{"field": field, "message": message}]
+
+
+@pytest.mark.parametrize(
+    ("hyperparameters", "field", "fragment"),
+    [
+        ({"lr": 2e6}, "hyperparameters.lr", "adam: lr=2000000.0 is out of range; use |lr| ≤ 1e6"),
+        ({"lr": True}, "hyperparameters.lr", "adam: lr=True must be a number"),
+        ({"amsgrad": 3}, "hyperparameters.amsgrad", "amsgrad=3 must be true or false"),
+        ({"momentum": 0.9}, "hyperparameters.momentum", "no settable hyperparameter 'momentum'"),
+    ],
+)
+def test_schema_refusals_of_a_hyperparameter_name_its_field(client, hyperparameters, field, fragment):
+    response = client.post("/api/explain", json={"optimizer": "adam", "hyperparameters": hyperparameters})
+    assert_error(response, 422, fragment)
+    assert [d["field"] for d in response.json()["details"]] == [field]
+    raced = client.post("/api/race", json=race_body(racers=[racer("gd"), racer("adam", **hyperparameters)]))
+    assert [d["field"] for d in raced.json()["details"]] == [f"racers.1.{field}"]
+
+
+def test_the_advertised_defaults_are_accepted_back(client):
+    options = client.get("/api/options").json()["optimizers"]
+    assert options["newton"]["min_curvature"] is None
+    for name, defaults in options.items():
+        response = client.post("/api/explain", json={"optimizer": name, "hyperparameters": defaults})
+        assert response.status_code == 200, (name, response.text)
+    response = client.post("/api/explain", json={"optimizer": "newton", "hyperparameters": {"damping": None}})
+    assert [d["field"] for d in response.json()["details"]] == ["hyperparameters.damping"]
 
 
 def test_a_racer_the_library_refuses_is_named_by_its_index(client):
@@ -289,6 +325,22 @@ def test_race_newton_uses_the_hessian(client):
     assert start["final_loss"] < 1e-10  # Newton with the exact Hessian converges on Rosenbrock from (-1.2, 1)
 
 
+def test_a_singular_hessian_stops_only_that_newton_start(client):
+    starts = [[-1.5, 2.0], [0.0, 0.005]]  # Rosenbrock's Hessian is singular on y = x² + 0.005
+    body = race_body(racers=[racer("newton", lr=1.0), racer("gd", lr=1e-3)], starts=starts, steps=30)
+    response = client.post("/api/race", json=body)
+    assert response.status_code == 200, response.text
+    newton, gd = response.json()["runs"]
+    moving, stuck = newton["starts"]
+    assert stuck["diverged_at"] == 1 and stuck["losses"] == [pytest.approx(1.0025)]
+    for part in ("from start (0, 0.005)", "singular", "step 1", "damping=1e-3"):
+        assert part in stuck["failure"]
+    alone = client.post("/api/race", json=race_body(racers=[racer("newton", lr=1.0)], starts=starts[:1], steps=30))
+    assert moving == alone.json()["runs"][0]["starts"][0]
+    assert moving["failure"] is None and moving["final_loss"] < 1e-10
+    assert all(start["failure"] is None and start["diverged_at"] is None for start in gd["starts"])
+
+
 def test_race_reports_divergence_per_start(client):
     body = race_body(racers=[racer("gd", lr=0.5)], starts=[[-1.2, 1.0]], steps=200)
     start = client.post("/api/race", json=body).json()["runs"][0]["starts"][0]
@@ -333,6 +385,23 @@ def test_race_rejects_non_finite_numbers(client):
 def test_race_rejects_malformed_json(client):
     response = client.post("/api/race", content="{surface: ", headers={"Content-Type": "application/json"})
     assert_error(response, 422, "JSON")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "fragment"),
+    [
+        ("POST", "/api/race", '{"steps": 1' + "0" * 5000 + "}", 400, "could not be parsed"),
+        ("POST", "/api/race", "[" * 5000 + "]" * 5000, 400, "could not be parsed"),
+        ("GET", "/api/nope", None, 404, "nothing at /api/nope"),
+        ("GET", "/static/nope.js", None, 404, "nothing at /static/nope.js"),
+        ("GET", "/api/race", None, 405, "/api/race does not take GET; it allows POST"),
+    ],
+)
+def test_every_error_has_the_documented_shape(client, method, path, body, status, fragment):
+    headers = {"Content-Type": "application/json"}
+    response = client.request(method, path, content=body, headers=headers if body else None)
+    assert_error(response, status, fragment)
+    assert response.json()["details"] == []
 
 
 def test_oversized_body_is_refused_before_parsing(client):
@@ -473,6 +542,25 @@ def test_bad_training_commands_answer_an_error_and_keep_the_connection(client, m
         assert ws.receive_json()["type"] == "ready"
 
 
+def test_refused_settings_leave_no_run_to_train(client):
+    with client.websocket_connect("/api/train") as ws:
+        send(ws, "configure", config=EASY | {"epochs": 3})
+        assert ws.receive_json()["type"] == "ready"
+        send(ws, "configure", config=EASY | {"hidden": [1000]})
+        refusal = ws.receive_json()
+        assert refusal["type"] == "error" and refusal["command"] == "configure"
+        assert "hidden layer 1 has 1000 units" in refusal["message"]
+        for command in ("step", "play", "reset"):
+            send(ws, command)
+            error = ws.receive_json()
+            assert error["type"] == "error" and error["command"] == command, error
+            assert "the last ones were refused: hidden: hidden layer 1 has 1000 units" in error["message"]
+        send(ws, "configure", config=EASY | {"epochs": 3})
+        assert ws.receive_json()["type"] == "ready"
+        send(ws, "step")
+        assert drawn(ws)["epoch"] == 1
+
+
 def test_a_library_error_in_the_settings_names_its_field(client):
     with client.websocket_connect("/api/train") as ws:
         send(ws, "configure", config=EASY | {"optimizer": racer("adam", beta2=1.0)})
@@ -505,6 +593,54 @@ def test_a_binary_message_is_refused_readably(client):
         assert error["type"] == "error" and "text messages" in error["message"]
         send(ws, "configure", config=EASY | {"epochs": 1})
         assert ws.receive_json()["type"] == "ready"
+
+
+class FloodingPage:
+    """A page that configures, asks for one epoch, then sends commands as fast as it can and never reads."""
+
+    def __init__(self, messages: int) -> None:
+        self.messages = messages
+        self.received = 0
+        self.sent: list[str] = []
+
+    async def receive(self) -> dict:
+        await asyncio.sleep(0)  # a socket read yields to the event loop
+        self.received += 1
+        if self.received == 1:
+            return {"type": "websocket.receive", "text": json.dumps({"type": "configure", "config": EASY})}
+        if self.received > self.messages:
+            await asyncio.Event().wait()  # nothing more to send
+        return {"type": "websocket.receive", "text": json.dumps({"type": "step", "padding": "x" * 1000})}
+
+    async def send_text(self, text: str) -> None:
+        self.sent.append(text)
+
+
+def test_a_flooding_client_is_not_read_faster_than_it_is_served(monkeypatch):
+    release = threading.Event()
+    real = TrainingRun.run_epochs
+
+    def slow(self, epochs):
+        release.wait(timeout=30)
+        return real(self, epochs)
+
+    monkeypatch.setattr(TrainingRun, "run_epochs", slow)
+    page = FloodingPage(10_000)
+
+    async def conversation() -> int:
+        channel = TrainChannel(page)
+        serving = asyncio.create_task(channel.serve())
+        await asyncio.sleep(0.5)  # the first step is being computed; the page keeps sending
+        read = page.received
+        release.set()
+        serving.cancel()
+        return read
+
+    read = asyncio.run(conversation())
+    from descentlab.web.channel import COMMANDS_QUEUED
+
+    # configure, the step being computed, the queue, and the one message that waits to be queued
+    assert read <= COMMANDS_QUEUED + 3
 
 
 def test_clients_do_not_affect_each_other(client):
@@ -601,6 +737,21 @@ def test_divergence_is_reported_with_advice():
     json.dumps(frame, allow_nan=False)  # still valid JSON for the page
 
 
+def test_a_run_that_blows_up_in_its_last_step_reports_divergence_and_keeps_the_last_good_weights():
+    config = TrainConfig.model_validate(
+        {"loss": "mse", "init": "too_large", "batch_size": None, "epochs": 1, "optimizer": racer("gd", lr=1e6)}
+    )
+    run = TrainingRun(config)
+    before = run.net.params.copy()
+    frame = run.run_epochs(1)
+    assert frame["status"] == "diverged" and run.done
+    assert "loss became inf after step 1" in frame["message"] and "Lower the learning rate" in frame["message"]
+    assert "weights from before training" in frame["message"]
+    np.testing.assert_array_equal(run.net.params, before)
+    assert all(v is not None for row in frame["boundary"] for v in row)
+    assert frame["history"]["train_loss"] == [] and frame["epoch"] == 0
+
+
 @pytest.mark.parametrize("loss", ["bce", "ce", "mse"])
 def test_every_loss_gives_probabilities_for_the_boundary(loss):
     run = TrainingRun(TrainConfig.model_validate({"loss": loss, "epochs": 2, "n_samples": 60, "batch_size": 16}))
@@ -611,19 +762,48 @@ def test_every_loss_gives_probabilities_for_the_boundary(loss):
 
 
 # ---- the command and the server entry point ------------------------------------------------------------------
-def test_serve_binds_loopback_by_default_and_prints_the_address(monkeypatch, capsys):
+def test_serve_listens_before_printing_the_address_and_limits_websocket_messages(monkeypatch, capsys):
     import uvicorn
 
     from descentlab.web import serve
 
     calls = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(options))
-    serve(port=8123)
-    assert calls[0]["host"] == "127.0.0.1" and calls[0]["port"] == 8123
-    assert calls[0]["ws_max_size"] == SERVER_LIMITS.max_body_bytes
-    assert "http://127.0.0.1:8123/race" in capsys.readouterr().out
-    serve(host="0.0.0.0", port=8124)
+
+    def run(self, sockets):
+        (listening,) = sockets
+        calls.append((self.config, listening, listening.getsockname()))
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    serve(port=0)
+    config, listening, (host, port) = calls[0]
+    assert host == "127.0.0.1" and port > 0
+    assert f"http://127.0.0.1:{port}/race" in capsys.readouterr().out
+    assert config.ws_max_size == 2 * SERVER_LIMITS.max_body_bytes
+    assert listening.fileno() == -1  # closed once the server stops
+    serve(host="0.0.0.0", port=0)
     assert "reachable from other machines" in capsys.readouterr().out
+
+
+def test_a_port_in_use_is_one_error_line_and_no_address():
+    pytest.importorskip("typer", reason="the command needs the cli extra")
+    from typer.testing import CliRunner
+
+    from descentlab.cli import app
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ["playground", "--port", str(port)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use; is another playground running? "
+        f"Stop it or choose another port"
+    ]
+    result = CliRunner().invoke(app, ["playground", "--host", "192.0.2.1", "--port", "0"])  # TEST-NET-1
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("error: serve: host='192.0.2.1' is not an address of this machine") and "http" not in line
 
 
 @pytest.mark.parametrize("port", [-1, 70000, "8050", True])
@@ -666,29 +846,96 @@ def test_register_adds_the_playground_command(monkeypatch):
 
 def test_the_playground_command_serves_on_loopback_and_prints_its_address():
     pytest.importorskip("typer", reason="the command needs the cli extra")
-    import socket
-    import subprocess
-    import sys
-    import urllib.error
     import urllib.request
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-c", "from descentlab.cli import app; app()", "playground", "--port", str(port)]
+    command = [sys.executable, "-c", "from descentlab.cli import app; app()", "playground", "--port", "0"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()
-        assert f"http://127.0.0.1:{port}/race" in line, line + process.stderr.read()
-        for _ in range(100):  # the address is printed just before the socket opens
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/race", timeout=5) as response:
-                    assert response.status == 200 and b"/vendor/plotly.min.js" in response.read()
-                break
-            except urllib.error.URLError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the playground did not answer")
+        address = re.search(r"http://127\.0\.0\.1:(\d+)/race", line)
+        assert address and address[1] != "0", line + process.stderr.read()
+        # the address is printed once the socket listens: the first request is answered
+        with urllib.request.urlopen(address[0], timeout=30) as response:
+            assert response.status == 200 and b"/vendor/plotly.min.js" in response.read()
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# ---- the real server (uvicorn in a subprocess, as `descentlab playground` runs it) --------------------------
+HEAVY = EASY | {"n_samples": 1000, "validation_fraction": 0.1, "hidden": [64] * 6, "batch_size": 1, "epochs": 100}
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory):
+    """``serve(port=0)`` in a subprocess: its host:port and the file its log (stderr) goes to."""
+    pytest.importorskip("websockets", reason="the live tests need the web extra's websockets client")
+    log = tmp_path_factory.mktemp("playground") / "server.log"
+    with log.open("w") as stderr:
+        command = [sys.executable, "-c", "from descentlab.web import serve; serve(port=0)"]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    try:
+        line = process.stdout.readline()
+        address = re.search(r"http://(127\.0\.0\.1:\d+)/race", line)
+        assert address, line + log.read_text()
+        yield address[1], log
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextmanager
+def training_session(address: str) -> Iterator:
+    """A configured Train connection, retried while the server still counts closed ones against its limits."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with connect(f"ws://{address}/api/train") as ws:
+                ws.send(json.dumps({"type": "configure", "config": EASY | {"epochs": 1}}))
+                answer = json.loads(ws.recv(timeout=30))
+                if answer["type"] == "ready":
+                    yield ws
+                    return
+                assert "training sessions" in answer["message"], answer
+        except ConnectionClosed as closed:  # refused (1013) before the configure was read
+            assert closed.rcvd is not None and closed.rcvd.code == 1013, closed
+        assert time.monotonic() < deadline, "the server kept refusing training sessions"
+        time.sleep(0.1)
+
+
+def test_closing_a_playing_page_leaves_no_traceback_in_the_server_log(live_server):
+    address, log = live_server
+    with training_session(address) as ws:
+        ws.send(json.dumps({"type": "configure", "config": HEAVY}))
+        assert json.loads(ws.recv(timeout=30))["type"] == "ready"
+        ws.send(json.dumps({"type": "play"}))
+        assert json.loads(ws.recv(timeout=60))["type"] == "frame"
+        ws.send(json.dumps({"type": "ack"}))
+    # closed while the next epochs are computed; both of this client's sessions are free once it noticed
+    with training_session(address), training_session(address):
+        time.sleep(0.5)
+    assert log.read_text() == ""
+
+
+def test_the_real_server_refuses_an_oversized_message_readably_and_closes_a_far_larger_one(live_server):
+    from websockets.exceptions import ConnectionClosed
+
+    address, _ = live_server
+    with training_session(address) as ws:
+        ws.send("x" * (SERVER_LIMITS.max_body_bytes + 1))
+        error = json.loads(ws.recv(timeout=30))
+        assert error["type"] == "error" and error["command"] is None
+        assert (
+            f"has {SERVER_LIMITS.max_body_bytes + 1} bytes; the limit is {SERVER_LIMITS.max_body_bytes}"
+            in (error["message"])
+        )
+        ws.send(json.dumps({"type": "step"}))  # the connection and its run are still there
+        assert json.loads(ws.recv(timeout=30))["epoch"] == 1
+    with training_session(address) as ws:
+        ws.send("x" * (2 * SERVER_LIMITS.max_body_bytes + 1))
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=30)
+        assert closed.value.rcvd.code == 1009

@@ -347,3 +347,60 @@ def test_train_shared_url_restores_its_settings(page, server_url):
     assert page.eval_on_selector("#grad-chart", "div => div.data.length") == 7
     restored = settings_in(page.url)
     assert {k: restored[k] for k in config if k != "optimizer"} == {k: v for k, v in config.items() if k != "optimizer"}
+
+
+def test_train_page_keeps_refused_settings_from_training(page, server_url):
+    open_train(page, server_url)
+    configure(page, {"#units": "1000"})
+    assert "1000 units" in page.inner_text("#error")
+    assert all(page.is_disabled(button) for button in ("#play", "#step", "#reset"))
+    page.locator("#play").click(force=True)  # a disabled button sends nothing
+    page.wait_for_timeout(300)
+    assert "1000 units" in page.inner_text("#error")
+    assert page.get_attribute("#boundary", "data-epoch") == "0"
+
+    configure(page, {"#units": "6"})
+    assert page.is_hidden("#error") and page.is_enabled("#play")
+    page.click("#step")
+    page.wait_for_selector("#boundary[data-epoch='1']")
+
+
+def test_train_page_refuses_a_mini_batch_without_its_size(page, server_url):
+    open_train(page, server_url)
+    configure(page, {"#batch_mode": "k", "#batch_k": "16"})
+    assert page.is_hidden("#error")
+    configure(page, {"#batch_k": ""})
+    assert "batch_size: Input should be a valid integer (got '')" in page.inner_text("#error")
+    assert page.is_disabled("#step")
+    assert settings_in(page.url)["batch_size"] == ""  # the link keeps "mini-batch k", not full batch
+
+
+def test_train_page_refuses_a_number_of_layers_it_cannot_build(page, server_url):
+    open_train(page, server_url)
+    for layers in ("2.5", "-1", "7", ""):
+        set_value(page, "#layers", layers)
+        page.wait_for_function(
+            "text => document.getElementById('error').textContent.includes(text)",
+            arg=f'hidden layers: "{layers}" must be a whole number from 0 to 6',
+        )
+        assert page.is_visible("#error") and page.is_disabled("#play")
+    configure(page, {"#layers": "2"})
+    assert page.is_hidden("#error") and page.is_enabled("#play")
+    assert settings_in(page.url)["hidden"] == [8, 8]
+
+
+def test_race_page_says_why_a_newton_start_stopped(page, server_url):
+    settings = {
+        "surface": "rosenbrock",
+        "steps": 20,
+        "starts": [[-1.5, 2.0], [0.0, 0.005]],  # Rosenbrock's Hessian is singular on y = x² + 0.005
+        "racers": [{"optimizer": "newton", "hyperparameters": {"lr": 1}}],
+    }
+    open_race(page, server_url, share_fragment(settings))
+    page.select_option("#speed", "10")
+    page.click("#play")
+    page.wait_for_selector("#contour[data-state=done]")
+    status = page.inner_text("#race-status")
+    assert "start 1: loss" in status
+    assert "start 2: stopped at step 1:" in status and "singular" in status and "damping=1e-3" in status
+    assert page.is_hidden("#error")

@@ -6,8 +6,10 @@
     descentlab explain adam --surface rosenbrock --steps 10 the first steps, every quantity
     descentlab train moons --hidden 64,64 --optimizer adam --lr 1e-3 --epochs 50 --out run/
 
-Errors are one readable line, ``error: …``, and a non-zero exit (2 for a usage error: a bad option value, a
-missing argument, an unknown command); ``--debug`` (before the command) shows the traceback.
+Errors are one readable line, ``error: …``. The exit status is 2 for a usage error: a value click or the library
+refuses (an option or argument out of range or of the wrong form, an unknown name, an ``--out`` that cannot be
+written there), a missing argument, an unknown command; and 1 when a command fails while it runs (a file that
+cannot be written, a study of the atlas that fails). ``--debug`` (before the command) shows the traceback.
 Other front ends add their commands through a ``register(app)`` function in
 ``descentlab.experiments.cli`` or ``descentlab.web.cli`` when those modules exist.
 """
@@ -42,9 +44,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Exceptions that carry a message meant for the user; anything else is a bug and keeps its traceback. OSError
-# covers a file that cannot be written or read (a missing folder, a file where a folder should be).
-_USER_ERRORS = (ValueError, TypeError, KeyError, OSError, FloatingPointError, ArithmeticError)
+# Exceptions that carry a message meant for the user; anything else is a bug and keeps its traceback. The
+# library's checks of the values it is given raise the first kind (a usage error, exit 2); the second kind
+# happens while a command runs (a file that cannot be written: exit 1).
+_REFUSED_VALUES = (ValueError, TypeError, KeyError)
+_FAILURES = (OSError, ArithmeticError)
+# The explain figure's table has one row per step, and from 16 rows on it runs into the update equations below it.
+EXPLAIN_MAX_STEPS = 15
 
 
 @app.callback()
@@ -58,20 +64,31 @@ def main(
 
 @contextmanager
 def _user_errors(ctx: typer.Context) -> Iterator[None]:
-    """Turn a library error into one line on stderr and exit status 1 (unless ``--debug``)."""
+    """Turn a library error into one line on stderr (unless ``--debug``) and the exit status the module
+    docstring gives: 2 for a value the command or the library refuses, 1 for a failure while running."""
     try:
         yield
-    except _USER_ERRORS as error:
+    except (*_REFUSED_VALUES, *_FAILURES) as error:
         if ctx.obj and ctx.obj.get("debug"):
             raise
         print_error(error.args[0] if isinstance(error, KeyError) and error.args else str(error))
-        raise typer.Exit(code=1) from None
+        raise typer.Exit(code=2 if isinstance(error, _REFUSED_VALUES) else 1) from None
 
 
 def _positive_rate(value: float | None) -> float | None:
     """``--lr``: unset, or a number > 0 (with 0 nothing would move); anything else is a usage error."""
     if value is not None and not value > 0:
         raise typer.BadParameter(f"{value:g} must be > 0, e.g. 1e-3 (with 0 nothing moves)")
+    return value
+
+
+def _traced_steps(value: int) -> int:
+    """``explain --steps``: 1 to EXPLAIN_MAX_STEPS, as many as the figure's table shows."""
+    if not 1 <= value <= EXPLAIN_MAX_STEPS:
+        raise typer.BadParameter(
+            f"{value} is not in 1 to {EXPLAIN_MAX_STEPS}, the steps whose quantities the figure's table shows; "
+            f"use 'descentlab race' to follow a long run"
+        )
     return value
 
 
@@ -111,7 +128,9 @@ def study(
             return
         if name is None:
             raise ValueError("give a study NAME or --list; e.g. descentlab study schedules")
-        path = atlas.render(name, out or Path(f"{name}.png"), quick=quick)
+        out = out or Path(f"{name}.png")
+        _check_folder(out, out.parent)
+        path = atlas.render(name, out, quick=quick)
         console.print(f"{atlas.get(name).title}: wrote [bold]{path}[/]")
 
 
@@ -124,14 +143,16 @@ def demo(
     """Run every study and write the atlas: one PNG each and an index.html with what to notice."""
     from descentlab import atlas
 
-    with _user_errors(ctx), _progress() as progress:
-        task = progress.add_task("atlas", total=len(atlas.STUDIES), current="")
+    with _user_errors(ctx):
+        _check_folder(out, out)
+        with _progress() as progress:
+            task = progress.add_task("atlas", total=len(atlas.STUDIES), current="")
 
-        def advance(page: atlas.AtlasPage) -> None:
-            status = "failed" if page.error else f"{page.seconds:.1f} s"
-            progress.update(task, advance=1, current=f"{page.name} ({status})")
+            def advance(page: atlas.AtlasPage) -> None:
+                status = "failed" if page.error else f"{page.seconds:.1f} s"
+                progress.update(task, advance=1, current=f"{page.name} ({status})")
 
-        result = atlas.build(out, quick=quick, on_page=advance)
+            result = atlas.build(out, quick=quick, on_page=advance)
     for page in result.failures:
         errors.print(f"[bold red]study {page.name} failed:[/] {page.error}", highlight=False)
     console.print(f"wrote [bold]{result.index}[/] ({len(result.pages) - len(result.failures)} figures)")
@@ -139,13 +160,14 @@ def demo(
         raise typer.Exit(code=1)
 
 
-def _check_folder(folder: Path, option: str) -> None:
-    """Refuse, before any work, an output folder that is a file or lies inside one (it could not be made)."""
+def _check_folder(out: Path, folder: Path) -> None:
+    """Refuse, before any work, an ``--out`` whose ``folder`` (``out`` itself or the folder it names a file in)
+    is a file or lies inside one: the folder could not be made, and the work would be lost."""
     existing = next(path for path in (folder, *folder.parents) if path.exists())
     if not existing.is_dir():
-        raise FileExistsError(
-            f"{option} {folder}: {existing} is a file, and the files this command writes need a folder there; "
-            f"choose another {option}"
+        raise ValueError(
+            f"--out {out}: {existing} is a file, and the files this command writes need a folder there; "
+            f"choose another --out"
         )
 
 
@@ -185,6 +207,7 @@ def race(
     with _user_errors(ctx):
         if out.suffix.lower() not in (".png", ".svg", ".pdf", ".gif", ".mp4"):
             raise ValueError(f"--out {out.name!r} must end in .png, .svg, .pdf, .gif or .mp4")
+        _check_folder(out, out.parent)
         point = _split_list(start, "--start", float) or None
         if point is not None and len(point) != 2:
             raise ValueError(f"--start={start!r} must be two numbers x,y, e.g. -1.5,2")
@@ -202,7 +225,8 @@ def race(
             final = float(run.losses[-1, 0])
             diverged = int(run.diverged_at[0])
             status = endings[name][0]
-            table.add_row(name, f"{final:.4g}", f"{final - study.grid.f_min:.3g}", status)
+            gap = f"{final - study.grid.f_min:.3g}" if study.grid.has_minimum else "—"  # no f* below a saddle
+            table.add_row(name, f"{final:.4g}", gap, status)
             records.append(
                 {
                     "optimizer": name,
@@ -232,7 +256,15 @@ def explain(
         str, typer.Argument(help="The optimizer to explain, e.g. adam, momentum, rmsprop, newton.")
     ] = "adam",
     surface: Annotated[str, typer.Option("--surface", help="The loss surface it descends.")] = "rosenbrock",
-    steps: Annotated[int, typer.Option("--steps", help="How many first steps to trace.")] = 10,
+    steps: Annotated[
+        int,
+        typer.Option(
+            "--steps",
+            callback=_traced_steps,
+            help=f"How many first steps to trace (1–{EXPLAIN_MAX_STEPS}: the figure's table shows each one; "
+            "use race for long runs).",
+        ),
+    ] = 10,
     lr: Annotated[
         float | None, typer.Option("--lr", callback=_positive_rate, help="Learning rate (default: one that suits it).")
     ] = None,
@@ -242,6 +274,7 @@ def explain(
     from descentlab import plots, studies
 
     with _user_errors(ctx):
+        _check_folder(out, out.parent)
         study = studies.explain(optimizer=optimizer, surface=surface, steps=steps, lr=lr)
         plots.save(plots.explain(study), out)
     console.print(study.equations, highlight=False)
@@ -275,7 +308,7 @@ def train(
     with _user_errors(ctx):
         if batch_size < 0:
             raise ValueError(f"--batch-size={batch_size} must be ≥ 1, or 0 for full-batch descent")
-        _check_folder(out, "--out")
+        _check_folder(out, out)
         run = studies.train_dataset(
             dataset,
             hidden=_split_list(hidden, "--hidden", int),

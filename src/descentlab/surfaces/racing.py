@@ -285,7 +285,7 @@ def race(
             learning_rates=np.full(steps, opt.lr) if lrs is None else lrs,
             schedule="" if lrs is None else repr(schedules[name]),
             failures={
-                int(i): _singular_message(name, opt, points[i], int(singular_at[i]), trajectory[-1, i])
+                int(i): singular_hessian_message(name, opt, points[i], int(singular_at[i]), trajectory[-1, i])
                 for i in np.flatnonzero(singular_at >= 0)
             },
         )
@@ -374,7 +374,7 @@ def _race_one(
             unsolvable = np.zeros(k, dtype=bool)
             if newton:
                 hessian[~alive] = np.eye(2)
-                unsolvable = _newton_step(opt, theta, grad, hessian)
+                unsolvable = newton_step_by_start(opt, theta, grad, hessian)
             else:
                 opt.step(theta, grad)
             theta[~alive] = previous[~alive]
@@ -398,7 +398,7 @@ def _race_one(
     return trajectory, losses, step_sizes, diverged_at, singular_at
 
 
-def _newton_step(opt: optim.Newton, theta: np.ndarray, grad: np.ndarray, hessian: np.ndarray) -> np.ndarray:
+def newton_step_by_start(opt: optim.Newton, theta: np.ndarray, grad: np.ndarray, hessian: np.ndarray) -> np.ndarray:
     """Newton's step for every row; returns the rows whose damped Hessian is singular, which stay where they
     are. ``Newton.step`` refuses the whole batch when one system is singular, and one start must not stop
     the others: the rows are then probed one by one and the singular ones stepped with H = I and g = 0."""
@@ -420,7 +420,9 @@ def _newton_step(opt: optim.Newton, theta: np.ndarray, grad: np.ndarray, hessian
     return singular
 
 
-def _singular_message(name: str, opt: optim.Optimizer, start: np.ndarray, t: int, point: np.ndarray) -> str:
+def singular_hessian_message(name: str, opt: optim.Optimizer, start: np.ndarray, t: int, point: np.ndarray) -> str:
+    """Why racer ``name`` stopped at step ``t``: the damped Hessian at ``point`` (reached from ``start``) is
+    singular; with the fix."""
     return (
         f"{name!r} ({type(opt).__name__}) from start {_point(start)}: the damped Hessian at {_point(point)} is "
         f"singular, so step {t} is undefined and the start stopped there; pass damping=1e-3 or "

@@ -14,11 +14,13 @@ Routes (all handlers parse, call the library through :mod:`descentlab.web.race` 
 ``WS /api/train``                  the training conversation (see :mod:`descentlab.web.channel`)
 =================================  ================================================================
 
-Bad input is answered with status 422 and ``{"error": message, "details": [{"field", "message"}]}`` (a
-check the library makes names its field too, e.g. ``hyperparameters.lr``); a body over the size limit with
-413; a race while the server already computes its limit of races with 503 (and ``Retry-After``); a training
-connection beyond the server's limit, or beyond one client's (by peer address), with an ``error`` message
-and close code 1013 (try again later).
+Every error has the same shape, ``{"error": message, "details": [{"field", "message"}]}``: bad input is
+answered with status 422 (a check the library makes names its field too, e.g. ``hyperparameters.lr``; so does
+malformed JSON); a body the JSON parser gives up on (a number of thousands of digits, nesting thousands deep)
+with 400; a body over the size limit with 413; an unknown path with 404 and a method a route does not take with
+405; a race while the server already computes its limit of races with 503 (and
+``Retry-After``). A training connection beyond the server's limit, or beyond one client's (by peer address),
+gets an ``error`` message and close code 1013 (try again later).
 """
 
 from __future__ import annotations
@@ -37,13 +39,14 @@ from fastapi import FastAPI, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from descentlab import nn, optim
+from descentlab import optim
 from descentlab.web import race
 from descentlab.web.builders import SettingError, describe
 from descentlab.web.channel import TrainChannel
-from descentlab.web.notes import INIT_NOTES, OPTIMIZER_NOTES
+from descentlab.web.notes import OPTIMIZER_NOTES
 from descentlab.web.schemas import (
     LIMITS,
     SCHEDULE_TYPES,
@@ -95,6 +98,12 @@ def create_app(limits: ServerLimits = SERVER_LIMITS) -> FastAPI:
     @app.exception_handler(BadInput)
     async def bad_input(request: Request, error: BadInput) -> JSONResponse:
         return _error(422, str(error), error.details)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        response = _error(error.status_code, _http_message(request, error))
+        response.headers.update(error.headers or {})
+        return response
 
     @app.exception_handler(Busy)
     async def busy(request: Request, error: Busy) -> JSONResponse:
@@ -191,9 +200,6 @@ def _options() -> dict[str, Any]:
         "train": {
             "defaults": TrainConfig().model_dump(),
             "optimizers": [name for name in optim.OPTIMIZERS if name not in TRAIN_EXCLUDED_OPTIMIZERS],
-            "activations": list(TrainConfig.model_fields["activation"].annotation.__args__),
-            "inits": list(INIT_NOTES),
-            "initializers_known": list(nn.INITIALIZERS),
         },
         "limits": asdict(LIMITS),
     }
@@ -211,6 +217,21 @@ def _library_errors() -> Iterator[None]:
         raise BadInput(str(error), error.details()) from error
     except (ValueError, TypeError) as error:
         raise BadInput(str(error)) from error
+
+
+def _http_message(request: Request, error: HTTPException) -> str:
+    """What the routing and body parsing refused, said for a person (their own details are terse)."""
+    path = request.url.path
+    if error.status_code == 404:
+        return f"there is nothing at {path}; the pages are /race and /train, the API is under /api/"
+    if error.status_code == 405:
+        return f"{path} does not take {request.method}; it allows {error.headers.get('Allow', 'no other method')}"
+    if error.status_code == 400:  # JSON the parser gives up on: a number of over 4300 digits, deep nesting
+        return (
+            "the request body could not be parsed (is a number too long, or a list nested too deep?); send the "
+            "settings as one JSON object, as the pages do"
+        )
+    return str(error.detail)
 
 
 def _error(status: int, message: str, details: list[dict[str, str]] | None = None) -> JSONResponse:

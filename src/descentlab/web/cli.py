@@ -8,13 +8,16 @@ from descentlab import web
 
 
 def playground(
-    port: int = typer.Option(8050, "--port", min=0, max=65535, help="TCP port to listen on."),
+    port: int = typer.Option(8050, "--port", min=0, max=65535, help="TCP port to listen on (0: any free one)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind; the default is loopback only."),
 ) -> None:
     """Start the playground web app (Race and Train pages) and print its address; Ctrl+C stops it."""
     try:
         web.serve(host=host, port=port)
-    except ImportError as error:  # the web extra is not installed
+    except ValueError as error:  # a --host that is not this machine's: a usage error
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    except (ImportError, OSError) as error:  # the web extra is missing; the port is in use or reserved
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from None
 

@@ -5,8 +5,9 @@ rate schedule and clipping rule (by norm or by value), applied before every step
 ``surfaces.race`` exactly, and a test holds the two equal: a racer advances all its starts together (θ of
 shape ``(k, 2)``, one ``optimizer.step`` per step), each start's gradient is clipped alone, Newton gets the
 surface's exact Hessian, and a start whose f, ∇f (or Hessian) stops being finite or whose point leaves the
-box ``|θᵢ| ≤ 1000·max|bounds|`` has *diverged at* that step and is frozen. The page receives each start's
-path up to its last good point.
+box ``|θᵢ| ≤ 1000·max|bounds|`` has *diverged at* that step and is frozen. So is a Newton start whose damped
+Hessian is singular (the library's own per-start step), and its ``failure`` says why; the other starts run on.
+The page receives each start's path up to its last good point.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from descentlab import surfaces
+from descentlab.surfaces.racing import newton_step_by_start, singular_hessian_message
 from descentlab.web.builders import (
     SettingError,
     build_clipper,
@@ -92,6 +94,7 @@ def _race_one(surface: Any, spec: OptimizerSpec, starts: np.ndarray, steps: int,
     path = np.empty((steps + 1, k, 2))
     losses = np.empty((steps + 1, k))
     diverged_at: list[int | None] = [None] * k
+    failures: dict[int, str] = {}
     alive = np.ones(k, dtype=bool)
     theta = starts.copy()
     with np.errstate(all="ignore"):
@@ -108,17 +111,20 @@ def _race_one(surface: Any, spec: OptimizerSpec, starts: np.ndarray, steps: int,
                 for i in np.flatnonzero(alive):
                     clipper(grad[i])  # each start is its own run: its gradient is clipped alone
             optimizer.lr = schedule(t - 1)
+            unsolvable = np.zeros(k, dtype=bool)
             if newton:
                 hessian[~alive] = np.eye(2)
-                optimizer.step(theta, grad, hessian=hessian)
+                unsolvable = newton_step_by_start(optimizer, theta, grad, hessian)
             else:
                 optimizer.step(theta, grad)
             theta[~alive] = previous[~alive]
             new_loss, grad, hessian = _evaluate(surface, theta, newton)
-            broken = _not_finite(new_loss, grad, hessian) | ~np.isfinite(theta).all(axis=1)
+            broken = _not_finite(new_loss, grad, hessian) | ~np.isfinite(theta).all(axis=1) | unsolvable
             broken |= (np.abs(theta) > escape).any(axis=1)
             for i in np.flatnonzero(alive & broken):
                 alive[i], diverged_at[i] = False, t
+                if unsolvable[i]:
+                    failures[i] = singular_hessian_message(label, optimizer, starts[i], t, previous[i])
             theta[broken] = previous[broken]
             new_loss[broken] = loss[broken]
             loss = new_loss
@@ -138,6 +144,7 @@ def _race_one(surface: Any, spec: OptimizerSpec, starts: np.ndarray, steps: int,
                 "losses": rounded(losses[: _length(diverged_at[i], steps), i]),
                 "diverged_at": diverged_at[i],
                 "final_loss": float(losses[_length(diverged_at[i], steps) - 1, i]) if diverged_at[i] != 0 else None,
+                "failure": failures.get(i),
             }
             for i in range(k)
         ],

@@ -14,7 +14,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StrictFloat, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictFloat,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from descentlab._numbers import is_real
 from descentlab.data import batch_count
@@ -23,8 +34,9 @@ from descentlab.optim import OPTIMIZERS
 
 @dataclass(frozen=True)
 class Limits:
-    """How much work one request may ask for: the ranges of the request records below (every page
-    control is clamped to them too)."""
+    """How much work one request may ask for: the ranges of the request records below. The server enforces
+    them and the pages show its message; the pages also read the numbers of racers, starts and hidden layers
+    (``/api/options``) to stop adding more."""
 
     race_max_racers: int = 6
     race_max_starts: int = 8
@@ -130,30 +142,46 @@ class OptimizerSpec(_Strict):
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     clip: ClipSpec = Field(default_factory=ClipSpec)
 
-    @model_validator(mode="after")
-    def _known_hyperparameters(self) -> OptimizerSpec:
-        allowed = settable_hyperparameters(self.optimizer)
-        for name, value in self.hyperparameters.items():
-            if name not in allowed:
-                raise ValueError(
-                    f"{self.optimizer} has no settable hyperparameter {name!r}; choose from {', '.join(allowed)}"
-                )
-            if isinstance(allowed[name], bool):
-                if not isinstance(value, bool):
-                    raise ValueError(f"{self.optimizer}: {name}={value!r} must be true or false")
-            elif isinstance(allowed[name], str):  # a choice (Momentum's form); the library checks its values
-                if not isinstance(value, str):
-                    raise ValueError(f"{self.optimizer}: {name}={value!r} must be a string, e.g. {allowed[name]!r}")
-            elif not is_real(value):
-                raise ValueError(f"{self.optimizer}: {name}={value!r} must be a number")
-            elif not abs(value) <= 1e6:
-                raise ValueError(f"{self.optimizer}: {name}={value!r} is out of range; use |{name}| ≤ 1e6")
-        return self
+    @field_validator("hyperparameters")
+    @classmethod
+    def _known_hyperparameters(cls, hyperparameters: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Each hyperparameter is one the optimizer has, of its default's kind; a refusal names its own field
+        (``hyperparameters.lr``), as a refusal by the library does."""
+        optimizer = info.data.get("optimizer")
+        if optimizer is None:  # the optimizer itself was refused; that error is the one to fix first
+            return hyperparameters
+        allowed = settable_hyperparameters(optimizer)
+        problems = [
+            InitErrorDetails(type=PydanticCustomError("value_error", "{message}", {"message": message}), loc=(name,))
+            for name, value in hyperparameters.items()
+            if (message := _hyperparameter_problem(optimizer, allowed, name, value))
+        ]
+        if problems:
+            raise ValidationError.from_exception_data(cls.__name__, problems)
+        return hyperparameters
 
     @property
     def lr(self) -> float:
         lr = self.hyperparameters.get("lr", settable_hyperparameters(self.optimizer)["lr"])
         return float(lr)
+
+
+def _hyperparameter_problem(optimizer: str, allowed: Mapping[str, Any], name: str, value: Any) -> str:
+    """Why ``name=value`` cannot be sent to ``optimizer`` ("" if it can); the library checks the range."""
+    if name not in allowed:
+        return f"{optimizer} has no settable hyperparameter {name!r}; choose from {', '.join(allowed)}"
+    default = allowed[name]
+    if default is None and value is None:  # the library's own default (Newton's min_curvature)
+        return ""
+    if isinstance(default, bool):
+        return "" if isinstance(value, bool) else f"{optimizer}: {name}={value!r} must be true or false"
+    if isinstance(default, str):  # a choice (Momentum's form); the library checks its values
+        return "" if isinstance(value, str) else f"{optimizer}: {name}={value!r} must be a string, e.g. {default!r}"
+    if not is_real(value):
+        return f"{optimizer}: {name}={value!r} must be a number"
+    if not abs(value) <= 1e6:
+        return f"{optimizer}: {name}={value!r} is out of range; use |{name}| ≤ 1e6"
+    return ""
 
 
 class RaceRequest(_Strict):
@@ -233,6 +261,15 @@ def readable(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     """Pydantic's ``errors()`` records (as FastAPI and pydantic raise them) as ``{"field", "message"}`` records."""
     out = []
     for item in errors:
+        if item["type"] == "json_invalid":  # FastAPI's loc is ("body", character offset)
+            position = item["loc"][-1]
+            out.append(
+                {
+                    "field": "request",
+                    "message": f"the body is not JSON ({item['ctx']['error']} at character {position})",
+                }
+            )
+            continue
         field = ".".join(str(part) for part in item["loc"] if part not in ("body",)) or "request"
         message = item["msg"].removeprefix("Value error, ")
         if (

@@ -29,7 +29,9 @@ class TrainingRun:
     """A network, its data and its optimizer, with the history the page draws.
 
     ``status`` is ``"ready"`` (nothing run yet), ``"running"``, ``"finished"`` (all epochs done) or
-    ``"diverged"`` (the loss or gradient became NaN/Inf; ``message`` says what to change).
+    ``"diverged"`` (a batch loss, a gradient, the weights or an epoch's loss became NaN/Inf; ``message`` says
+    what to change). A diverged run is put back to the weights it had at the start of that epoch, so the page
+    shows the model from before things went wrong rather than NaN.
     """
 
     def __init__(self, config: TrainConfig, resolution: int = LIMITS.boundary_resolution) -> None:
@@ -94,46 +96,77 @@ class TrainingRun:
                 if self.done:
                     break
                 self.status = "running"
-                self._train_epoch()
-                if self.status == "diverged":
+                good = self._weights()
+                problem = self._train_epoch()
+                if not problem:
+                    losses = self._losses()
+                    problem = self._not_finite_after_epoch(losses)
+                if problem:
+                    self._diverge(problem, good)
                     break
-                self._record_epoch()
+                self.epoch += 1
+                self._record_epoch(*losses)
                 if self.epoch >= self.config.epochs:
                     self.status = "finished"
             return self.frame()
 
-    def _train_epoch(self) -> None:
+    def _train_epoch(self) -> str:
+        """One pass over the training set; what stopped it ("" if nothing did)."""
         loss_name = self.config.loss
         for index in data.batches(len(self.y_train), batch_size=self.config.batch_size, seed=self.batch_rng):
             loss = self.net.loss_and_grad(self.X_train[index], self.y_train[index], loss=loss_name)
             if not math.isfinite(loss):
-                return self._diverge(f"the loss became {loss} at step {self.step + 1}")
+                return f"the loss became {loss} at step {self.step + 1}"
             try:
                 if self.clip is not None:
                     self.clip(self.net.grads)
                 self.optimizer.lr = self.schedule(self.step)
                 self.optimizer.step(self.net.params, self.net.grads)
             except optim.NonFiniteGradientError:
-                return self._diverge(f"the gradient became NaN/Inf at step {self.step + 1}")
+                return f"the gradient became NaN/Inf at step {self.step + 1}"
             self.step += 1
-        self.epoch += 1
         self._last_grad_norms = {
             name: math.sqrt(sum(v * v for v in arrays.values())) for name, arrays in self.net.layer_grad_norms().items()
         }
-        return None
+        return ""
 
-    def _diverge(self, what: str) -> None:
-        self.status = "diverged"
-        self.message = (
-            f"Training diverged: {what}. Lower the learning rate, clip the gradient, or use a better initialization."
+    def _losses(self) -> tuple[float, float]:
+        loss_name = self.config.loss
+        return (
+            self.net.loss(self.X_train, self.y_train, loss=loss_name),
+            self.net.loss(self.X_val, self.y_val, loss=loss_name),
         )
 
-    def _record_epoch(self) -> None:
-        loss_name = self.config.loss
+    def _not_finite_after_epoch(self, losses: tuple[float, float]) -> str:
+        """The last step of an epoch can overflow the weights without any batch loss showing it."""
+        if not np.isfinite(self.net.params).all():
+            return f"the weights became NaN/Inf at step {self.step}"
+        for name, loss in zip(("training", "validation"), losses, strict=True):
+            if not math.isfinite(loss):
+                return f"the {name} loss became {loss} after step {self.step}"
+        return ""
+
+    def _weights(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Copies of θ and of the batch-norm running averages, to go back to if the epoch diverges."""
+        return self.net.params.copy(), {key: array.copy() for key, array in self.net.state_arrays().items()}
+
+    def _diverge(self, what: str, good: tuple[np.ndarray, dict[str, np.ndarray]]) -> None:
+        params, state = good
+        np.copyto(self.net.params, params)
+        for key, array in self.net.state_arrays().items():
+            np.copyto(array, state[key])
+        shown = f"the end of epoch {self.epoch}" if self.epoch else "before training"
+        self.status = "diverged"
+        self.message = (
+            f"Training diverged: {what}. Lower the learning rate, clip the gradient, or use a better initialization. "
+            f"The plots show the weights from {shown}."
+        )
+
+    def _record_epoch(self, train_loss: float, val_loss: float) -> None:
         history = self.history
         history["epoch"].append(self.epoch)
-        history["train_loss"].append(self.net.loss(self.X_train, self.y_train, loss=loss_name))
-        history["val_loss"].append(self.net.loss(self.X_val, self.y_val, loss=loss_name))
+        history["train_loss"].append(train_loss)
+        history["val_loss"].append(val_loss)
         history["train_accuracy"].append(self._accuracy(self.X_train, self.y_train))
         history["val_accuracy"].append(self._accuracy(self.X_val, self.y_val))
         history["lr"].append(self.optimizer.lr)

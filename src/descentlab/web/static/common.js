@@ -171,12 +171,12 @@ function numberInput(name, value, attributes = {}) {
   return element("input", { type: "number", step: "any", name, value: value ?? "", ...attributes });
 }
 
-export function readNumber(input) {
-  // An empty or malformed field becomes null, which the server rejects with a readable message.
+export function numberOrText(input) {
+  // A field that does not hold a finite number is sent as its text (empty included), which the server refuses
+  // naming the field and the value: never as null, which some fields take to mean something (full batch).
   const text = input.value.trim();
-  if (text === "") return null;
   const value = Number(text);
-  return Number.isFinite(value) ? value : null;
+  return text !== "" && Number.isFinite(value) ? value : text;
 }
 
 /**
@@ -221,7 +221,7 @@ export function optimizerEditor(container, options, spec, onChange, prefix = "op
       } else {
         control = numberInput(`${prefix}-${name}`, value);
         control.addEventListener("change", () => {
-          current.hyperparameters[name] = readNumber(control);
+          current.hyperparameters[name] = numberOrText(control);
           onChange();
         });
       }
@@ -252,7 +252,7 @@ export function optimizerEditor(container, options, spec, onChange, prefix = "op
     for (const p of options.schedules[schedule.type] || []) {
       const input = numberInput(`${prefix}-schedule-${p}`, schedule.params[p] ?? SCHEDULE_DEFAULTS[p]);
       input.addEventListener("change", () => {
-        current.schedule.params[p] = readNumber(input);
+        current.schedule.params[p] = numberOrText(input);
         onChange();
       });
       scheduleRow.append(labelled(p, input));
@@ -270,12 +270,12 @@ export function optimizerEditor(container, options, spec, onChange, prefix = "op
     const threshold = numberInput(`${prefix}-clip-threshold`, clip.threshold);
     threshold.disabled = clip.mode === "none";
     clipSelect.addEventListener("change", () => {
-      current.clip = { mode: clipSelect.value, threshold: readNumber(threshold) };
+      current.clip = { mode: clipSelect.value, threshold: numberOrText(threshold) };
       threshold.disabled = clipSelect.value === "none";
       onChange();
     });
     threshold.addEventListener("change", () => {
-      current.clip = { mode: clipSelect.value, threshold: readNumber(threshold) };
+      current.clip = { mode: clipSelect.value, threshold: numberOrText(threshold) };
       onChange();
     });
     container.append(element("div", { class: "hyper-grid" }, [labelled("clipping", clipSelect), labelled("at", threshold)]));
@@ -287,7 +287,7 @@ export function optimizerEditor(container, options, spec, onChange, prefix = "op
       const out = structuredClone(current);
       if (!out.schedule) out.schedule = { type: "constant", params: {} };
       if (!out.clip) out.clip = { mode: "none", threshold: 1 };
-      if (out.clip.threshold === null && out.clip.mode === "none") out.clip.threshold = 1;
+      if (out.clip.mode === "none" && typeof out.clip.threshold !== "number") out.clip.threshold = 1; // unused
       return out;
     },
   };

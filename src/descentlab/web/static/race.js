@@ -6,7 +6,7 @@ import {
   getJSON,
   optimizerEditor,
   postJSON,
-  readNumber,
+  numberOrText,
   renderExplain,
   settingsFromURL,
   setupShareButton,
@@ -50,7 +50,7 @@ function defaultSettings() {
 function currentSettings() {
   return {
     surface: settings.surface,
-    steps: readNumber(document.getElementById("steps")),
+    steps: numberOrText(document.getElementById("steps")),
     starts: settings.starts,
     racers: editors.map((editor) => editor.get()),
   };
@@ -336,6 +336,7 @@ function summary(result) {
   const lines = result.runs.map((run) => {
     const parts = run.starts.map((s, i) => {
       const where = run.starts.length > 1 ? `start ${i + 1}: ` : "";
+      if (s.failure) return `${where}stopped at step ${s.diverged_at}: ${s.failure}`;
       if (s.diverged_at !== null) return `${where}diverged at step ${s.diverged_at}`;
       return `${where}loss ${s.final_loss === null ? "—" : s.final_loss.toPrecision(3)}`;
     });

@@ -4,7 +4,7 @@ import {
   debounce,
   getJSON,
   optimizerEditor,
-  readNumber,
+  numberOrText,
   renderExplain,
   settingsFromURL,
   setupShareButton,
@@ -17,6 +17,7 @@ const lossDiv = document.getElementById("loss-chart");
 const gradDiv = document.getElementById("grad-chart");
 const statusLine = document.getElementById("train-status");
 const playButton = document.getElementById("play");
+const RUN_BUTTONS = ["play", "step", "reset"].map((id) => document.getElementById(id));
 const LAYER_COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563"];
 
 let options = null;
@@ -25,23 +26,38 @@ let socket = null;
 let playing = false;
 let ready = null;
 let explain = null;
+// Why the settings on screen cannot be trained ("" when they can): a value the page cannot even send (the number
+// of hidden layers), or the server's refusal of the last settings sent. While either holds, the run buttons are
+// disabled and the reason stays on screen, so nothing trains settings other than the ones shown.
+let pageProblem = "";
+let serverRefusal = "";
 
 const FIELDS = ["dataset", "noise", "n_samples", "validation_fraction", "activation", "init", "loss", "epochs", "seed"];
 const NUMERIC = new Set(["noise", "n_samples", "validation_fraction", "epochs", "seed"]);
 
 // ---- settings <-> controls ---------------------------------------------------------------------------
+function layersProblem() {
+  // The page turns "hidden layers" × "units" into the list the server takes, so it checks the count itself.
+  const input = document.getElementById("layers");
+  const layers = numberOrText(input);
+  const most = options.limits.train_max_hidden_layers;
+  if (Number.isInteger(layers) && layers >= 0 && layers <= most) return "";
+  return `hidden layers: ${JSON.stringify(input.value)} must be a whole number from 0 to ${most}`;
+}
+
 function readConfig() {
   const config = {};
   for (const name of FIELDS) {
     const input = document.getElementById(name);
-    config[name] = NUMERIC.has(name) ? readNumber(input) : input.value;
+    config[name] = NUMERIC.has(name) ? numberOrText(input) : input.value;
   }
-  const layers = readNumber(document.getElementById("layers"));
-  const units = readNumber(document.getElementById("units"));
-  config.hidden = layers === null || units === null || layers < 0 ? null : Array(Math.min(layers, 64)).fill(units);
+  const layers = numberOrText(document.getElementById("layers"));
+  config.hidden = Array(layers).fill(numberOrText(document.getElementById("units")));
   config.batch_norm = document.getElementById("batch_norm").checked;
   const mode = document.getElementById("batch_mode").value;
-  config.batch_size = mode === "full" ? null : mode === "one" ? 1 : readNumber(document.getElementById("batch_k"));
+  // batch_size null means full batch: a mini-batch k that is not a number is sent as its text, for the server
+  // to refuse, rather than as null.
+  config.batch_size = mode === "full" ? null : mode === "one" ? 1 : numberOrText(document.getElementById("batch_k"));
   config.optimizer = editor.get();
   return config;
 }
@@ -75,14 +91,25 @@ function send(message) {
 }
 
 // data-pending (settings changed, not yet sent) and data-sent / data-answered (configure messages and their
-// answers, ready or error) let a reader of the page (the browser tests) tell when the plots show the latest
-// settings.
+// answers, ready or an error answering "configure") let a reader of the page (the browser tests) tell when the
+// plots show the latest settings. Settings the page refuses itself are not sent.
 function configure() {
+  boundaryDiv.dataset.pending = "false";
+  pageProblem = layersProblem();
+  if (pageProblem) {
+    if (playing) send({ type: "pause" });
+    showError(pageProblem);
+    updateRunButtons();
+    return;
+  }
   const config = readConfig();
   writeSettingsToURL(config);
-  boundaryDiv.dataset.pending = "false";
   boundaryDiv.dataset.sent = String(Number(boundaryDiv.dataset.sent || 0) + 1);
   send({ type: "configure", config });
+}
+
+function updateRunButtons() {
+  for (const button of RUN_BUTTONS) button.disabled = Boolean(pageProblem || serverRefusal);
 }
 
 const configureLater = debounce(configure, 250);
@@ -93,15 +120,19 @@ function configureSoon() {
 }
 
 function receive(message) {
-  if (message.type === "ready" || message.type === "error") {
+  const answersSettings = message.type === "ready" || (message.type === "error" && message.command === "configure");
+  if (answersSettings) {
     boundaryDiv.dataset.answered = String(Number(boundaryDiv.dataset.answered || 0) + 1);
+    serverRefusal = message.type === "error" ? message.message : "";
+    updateRunButtons();
   }
   if (message.type === "error") {
     showError(message.message);
     setPlaying(false);
     return;
   }
-  clearError();
+  if (pageProblem) showError(pageProblem);
+  else clearError();
   if (message.type === "ready") {
     ready = message;
     explain = message.explain;

@@ -55,6 +55,21 @@ def test_animation_formats(tmp_path):
     assert not (tmp_path / "bad-fps").exists()  # refused before anything was made or drawn
 
 
+def test_animation_titles_fit_in_the_frame(tmp_path, monkeypatch):
+    from descentlab.plots import surfaces as drawing
+
+    made = []
+    monkeypatch.setattr(drawing, "new_figure", lambda *size: made.append(plots.new_figure(*size)) or made[-1])
+    result = surfaces.race("rosenbrock", {"Adam": optim.Adam(lr=0.1)}, steps=8)
+    plots.animate(result, tmp_path / "race.gif", grid=studies.surface_grid(result.surface, n=40), frames=2, dpi=64)
+    (figure,) = made
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    frame = figure.bbox
+    for ax in figure.axes:
+        box = ax.title.get_window_extent(renderer)
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1, f"title {ax.get_title()!r} is cut off"
+
+
 def health_history(by_layer: dict[str, list[float]] | None) -> train.History:
     """A two-epoch history written by hand, with or without the per-layer effective step."""
     history = train.History(

@@ -373,7 +373,7 @@ def draw_losses(ax: Axes, runs, f_min: float, log_steps: bool = False) -> None:
 def _loss_axis(has_minimum: bool) -> dict[str, str]:
     """The loss axis' label and title: f − f* above a minimum, f itself on a surface without one."""
     if has_minimum:
-        return {"ylabel": "f(θ_t) − f*  (log scale)", "title": "Loss above the minimum (straight fall = linear rate)"}
+        return {"ylabel": "f(θ_t) − f*  (log scale)", "title": "Loss above the minimum\n(straight fall = linear rate)"}
     return {"ylabel": "f(θ_t)  (symmetric log scale)", "title": "Loss f(θ_t) (the surface has no minimum)"}
 
 

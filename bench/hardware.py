@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 import os
 import platform
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -44,6 +46,25 @@ def versions() -> dict[str, str]:
         except ImportError:
             found[name] = "missing"
     return found
+
+
+def source_commit(checkout: Path, report: Path) -> str:
+    """The commit of the code measured: ``git rev-parse --short HEAD`` of ``checkout``, plus "+ local changes"
+    when a tracked file differs from it (``report``, the file being written, aside; untracked files are not
+    counted, as in ``git describe --dirty``); "unknown" outside a git checkout or without git."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(checkout), *args], capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    report = report.resolve()
+    aside = [f":(exclude){report}"] if report.is_relative_to(checkout.resolve()) else []
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        changes = git("status", "--porcelain", "--untracked-files=no", "--", ".", *aside)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit} + local changes" if changes else commit
 
 
 def thread_report() -> list[str]:

@@ -15,16 +15,14 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 import descentlab as dl
 from descentlab.optim import _backend, _kernels
 from descentlab.optim.adam import adam_rule
-from timing import Candidate, Timing, interleaved, paired_ratio
+from timing import Candidate, interleaved, paired_ratio
 
-ROOT = Path(__file__).resolve().parents[1]
 LATE_STEP = 10_000
 
 
@@ -71,11 +69,13 @@ def _portable_step(opt, theta, grad):
 
 
 def _torch_variants(rule: Rule, theta: np.ndarray, grad: np.ndarray):
-    """(name, step) for the for-loop, foreach and fused implementations that torch offers for the rule."""
+    """(name, step, why unavailable) for the for-loop, foreach and fused implementations that torch offers for
+    the rule, all stepping one parameter; that parameter's ``grad`` tensor, which every step reads; and why
+    torch is missing ("" when it is not)."""
     try:
         import torch
     except ImportError:
-        return [], "PyTorch missing"
+        return [], None, "PyTorch missing"
     param = torch.nn.Parameter(torch.from_numpy(theta.copy()))
     param.grad = torch.from_numpy(grad.copy())
     found = []
@@ -87,16 +87,18 @@ def _torch_variants(rule: Rule, theta: np.ndarray, grad: np.ndarray):
             found.append((f"torch {label}", None, str(error).split("\n")[0][:80]))
             continue
         found.append((f"torch {label}", opt.step, ""))
-    return found, ""
+    return found, param.grad, ""
 
 
 CHECKED = " + aminmax check"
 
 
-def _torch_checked(torch_steps: list, grad: np.ndarray) -> Candidate | None:
+def _torch_checked(torch_steps: list, grad_tensor) -> Candidate | None:
     """torch's fastest kind of step (fused, else foreach) behind the check a torch user needs for the contract
     descentlab keeps: refuse a NaN/Inf gradient before anything is updated. Not a goal peer.
 
+    ``grad_tensor`` is the ``param.grad`` that the step reads, so that the check and the update read the same
+    memory, as descentlab's do (a check of another copy would leave the update to read g from colder cache).
     The check is the fastest exact one found in torch: ``torch.aminmax`` propagates NaN and shows ±Inf at an
     end, in one threaded pass (10M float32: ~1.2 ms, where the usual ``torch.isfinite(g).all()`` took ~20 ms
     and ``g.isnan().any() or g.isinf().any()`` ~35 ms)."""
@@ -106,7 +108,7 @@ def _torch_checked(torch_steps: list, grad: np.ndarray) -> Candidate | None:
     name = next((n for n in ("torch fused", "torch foreach") if n in steps), None)
     if name is None:
         return None
-    step, grad_tensor = steps[name], torch.from_numpy(grad)
+    step = steps[name]
 
     def checked_step():
         low, high = torch.aminmax(grad_tensor)
@@ -138,14 +140,14 @@ def _step_row(rule: Rule, theta, grad, rounds: int, bandwidth_gbs: float, with_p
         _portable_step(port, theta, grad)
         candidates.append(Candidate("descentlab portable", lambda: _portable_step(port, theta, grad)))
     candidates.append(Candidate("non-finite check alone", lambda: dl.optim._base._all_finite(grad)))
-    torch_steps, missing = _torch_variants(rule, theta, grad)
+    torch_steps, torch_grad, missing = _torch_variants(rule, theta, grad)
     unavailable = {}
     for name, step, why in torch_steps:
         if step is None:
             unavailable[name] = why
         else:
             candidates.append(Candidate(name, step))
-    checked = _torch_checked(torch_steps, grad) if torch_steps else None
+    checked = _torch_checked(torch_steps, torch_grad) if torch_steps else None
     if checked is not None:
         candidates.append(checked)
     timings = interleaved(candidates, rounds)
@@ -228,7 +230,7 @@ def twin_benchmark(n: int, rounds: int) -> str:
         opt, own_theta = RULES[0].make(), theta.copy()
         opt.step(own_theta, grad)
         candidates.append(Candidate(f"descentlab, twin {twin}", lambda o=opt, t=own_theta: o.step(t, grad)))
-    torch_steps, missing = _torch_variants(RULES[0], theta, grad)
+    torch_steps, _, missing = _torch_variants(RULES[0], theta, grad)
     candidates += [Candidate(name, step) for name, step, _ in torch_steps if name == "torch fused" and step]
     t = interleaved(candidates, rounds)
     a, b = t["descentlab, twin A"], t["descentlab, twin B"]
@@ -256,12 +258,16 @@ def _size(n: int) -> str:
     return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n:,}"
 
 
+# numba's first dispatch in a process pays a one-time start-up (its compiler's registries, 0.3–0.5 s here) whatever
+# the function; untimed, it would land on whichever kernel comes first. So the script dispatches a small cached
+# function first, the non-finite check that a step of 4096+ elements calls anyway, and reports that on its own.
 _COMPILE_SCRIPT = """
 import json, sys, time
 t0 = time.perf_counter(); import numba; t_numba = time.perf_counter() - t0
 import numpy as np, descentlab as dl
-from descentlab.optim import _backend
-out = {"numba_import_s": t_numba}
+from descentlab.optim import _backend, _kernels
+t0 = time.perf_counter(); _kernels.nonfinite_probe(np.ones(1, np.float32)); t_start = time.perf_counter() - t0
+out = {"numba_import_s": t_numba, "numba_start_s": t_start}
 for name in sys.argv[1].split(","):
     for n in (1000, 2 * _backend.PARALLEL_MIN_SIZE):
         theta = np.ones(n, np.float32); grad = np.full(n, 1e-3, np.float32)
@@ -288,15 +294,20 @@ def compile_benchmark(names: list[str]) -> str:
                 check=True,
             )
             runs.append(json.loads(done.stdout))
+    start_first, start_second = (run["numba_start_s"] * 1e3 for run in runs)
     lines = [
         f"numba import: {runs[0]['numba_import_s'] * 1e3:.0f} ms (paid once per process, on the first large step)",
+        "",
+        f"numba start-up: {start_first:.0f} ms in the first process, {start_second:.0f} ms in the second (the "
+        "first dispatch of any jitted function in a process pays it once; it is timed on a small cached kernel, "
+        "descentlab's non-finite check, before the kernels below, so that none of their rows carries it)",
         "",
         "| optimizer, kernel | first call, empty cache (compile + store) ms | first call, second process "
         "(load from disk) ms | second call ms |",
         "|---|---|---|---|",
     ]
     for key, value in runs[0].items():
-        if key == "numba_import_s":
+        if key in ("numba_import_s", "numba_start_s"):
             continue
         first, second = value
         lines.append(f"| {key} | {first * 1e3:.0f} | {runs[1][key][0] * 1e3:.1f} | {second * 1e3:.3f} |")
@@ -438,7 +449,3 @@ def denormal_benchmark(rounds: int, n: int = 235_146) -> str:
     ]
     lines += [f"| {k} | {v.ms()} |" for k, v in t.items()]
     return "\n".join(lines)
-
-
-def medians(timings: dict[str, Timing]) -> dict[str, float]:
-    return {k: t.median for k, t in timings.items()}

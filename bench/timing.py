@@ -69,10 +69,3 @@ def interleaved(candidates: list[Candidate], rounds: int, warmup: int = 2, seed:
             if r >= warmup:
                 samples[c.name].append(elapsed)
     return {name: Timing(min(s), statistics.median(s), max(s), len(s), tuple(s)) for name, s in samples.items()}
-
-
-def once(call: Callable[[], object]) -> float:
-    """Seconds taken by one call (first-call compile times)."""
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start

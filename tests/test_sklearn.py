@@ -158,6 +158,14 @@ def test_estimator_parameters_are_checked_in_fit_with_their_own_names(parameters
             model.fit(X, y)
 
 
+def test_a_stratified_hold_out_leaves_each_class_a_training_sample_or_is_refused_by_name():
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    model = DescentClassifier(hidden_layer_sizes=(4,), epochs=1, early_stopping=2, random_state=0)
+    with pytest.raises(ValueError, match=r"^DescentClassifier: validation_fraction=0.6 .* each of the 5 classes"):
+        model.set_params(validation_fraction=0.6).fit(X, np.arange(10) % 5)
+    assert model.set_params(validation_fraction=0.5).fit(X, np.arange(10) % 5).n_iter_ == 1
+
+
 def test_hidden_layer_sizes_may_be_one_integer_or_an_integer_array():
     X, y = dl.data.blobs(n_samples=60, seed=0)
     for sizes in (4, np.int64(4), np.array([4])):

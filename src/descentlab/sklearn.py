@@ -140,8 +140,9 @@ class _DescentEstimator(BaseEstimator):
             raise ValueError(f"{owner}: early_stopping={rule!r} must be an integer patience ≥ 1 ({patience})")
         return int(rule)
 
-    def _validation_fraction(self, n: int) -> float:
-        """``validation_fraction`` (used with early stopping): in (0, 1), holding out some of the n samples, not all."""
+    def _validation_fraction(self, n: int, classes: int = 0) -> float:
+        """``validation_fraction`` (used with early stopping): in (0, 1), holding out some of the n samples, not
+        all, and (stratified over ``classes`` classes) leaving one of each class to train on."""
         owner, fraction = type(self).__name__, self.validation_fraction
         if not (is_real(fraction) and 0 < fraction < 1):
             raise ValueError(
@@ -158,6 +159,12 @@ class _DescentEstimator(BaseEstimator):
             raise ValueError(
                 f"{owner}: validation_fraction={fraction:g} of the {n} training samples holds out all of them for "
                 f"early stopping's validation set, leaving none to train on; lower it, e.g. to 0.1"
+            )
+        if held_out > n - classes:
+            raise ValueError(
+                f"{owner}: validation_fraction={fraction:g} of the {n} training samples holds out {held_out} for "
+                f"early stopping's validation set, but the split keeps a training sample of each of the {classes} "
+                f"classes (at most {n - classes} held out); lower it to at most {(n - classes) / n:.3g}"
             )
         return float(fraction)
 
@@ -247,7 +254,8 @@ class _DescentEstimator(BaseEstimator):
         """Train for ``epochs`` with a fresh optimizer and schedule; from the fitted network when ``warm``, else
         from a new one."""
         early_stopping = self._early_stopping()
-        validation_fraction = self._validation_fraction(X.shape[0]) if early_stopping is not None else None
+        classes = len(np.unique(targets)) if stratify else 0
+        validation_fraction = self._validation_fraction(X.shape[0], classes) if early_stopping is not None else None
         seed = _seed_from(self.random_state)
         if warm:
             self._check_continuable(f"{type(self).__name__} (warm_start=True)")

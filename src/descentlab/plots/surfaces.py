@@ -360,21 +360,22 @@ def draw_losses(ax: Axes, runs, f_min: float, log_steps: bool = False) -> None:
             ha="right",
             fontsize=8,
         )
-    ax.set(xlabel="step t + 1 (log scale)" if log_steps else "step t", **_loss_axis(has_minimum))
-    if has_minimum:
-        ax.set_yscale("log")
-    else:
-        ax.set_yscale("symlog", linthresh=1.0)
+    ax.set(xlabel="step t + 1 (log scale)" if log_steps else "step t")
+    _set_loss_axis(ax, has_minimum)
     if log_steps:
         ax.set_xscale("log")
     ax.legend(fontsize=8, loc="best")
 
 
-def _loss_axis(has_minimum: bool) -> dict[str, str]:
-    """The loss axis' label and title: f − f* above a minimum, f itself on a surface without one."""
+def _set_loss_axis(ax: Axes, has_minimum: bool) -> None:
+    """The loss axis' label, title and scale: f − f* on a log scale above a minimum, f itself on a symmetric
+    log scale (linear within ±1) on a surface without one."""
     if has_minimum:
-        return {"ylabel": "f(θ_t) − f*  (log scale)", "title": "Loss above the minimum\n(straight fall = linear rate)"}
-    return {"ylabel": "f(θ_t)  (symmetric log scale)", "title": "Loss f(θ_t) (the surface has no minimum)"}
+        ax.set(ylabel="f(θ_t) − f*  (log scale)", title="Loss above the minimum\n(straight fall = linear rate)")
+        ax.set_yscale("log")
+    else:
+        ax.set(ylabel="f(θ_t)  (symmetric log scale)", title="Loss f(θ_t) (the surface has no minimum)")
+        ax.set_yscale("symlog", linthresh=1.0)
 
 
 def _mark_divergence(ax: Axes, text: str, t: float, value: float, right_half: bool) -> None:
@@ -449,16 +450,13 @@ def animate(
             curves.append((curve, losses[:, i]))
             moving += [line, head, curve]
     finite = np.concatenate([c[np.isfinite(c) & (np.abs(c) < 1e12)] for _, c in curves])
-    right.set(xlim=(0, total), xlabel="step t", **_loss_axis(grid.has_minimum))
-    if grid.has_minimum:
-        right.set_yscale("log")
-        if finite.size:
-            right.set_ylim(finite.min() / 2, finite.max() * 2)
-    else:
-        right.set_yscale("symlog", linthresh=1.0)
-        if finite.size:
-            margin = 0.05 * max(float(np.ptp(finite)), 1.0)
-            right.set_ylim(finite.min() - margin, finite.max() + margin)
+    right.set(xlim=(0, total), xlabel="step t")
+    _set_loss_axis(right, grid.has_minimum)
+    if finite.size and grid.has_minimum:
+        right.set_ylim(finite.min() / 2, finite.max() * 2)
+    elif finite.size:
+        margin = 0.05 * max(float(np.ptp(finite)), 1.0)
+        right.set_ylim(finite.min() - margin, finite.max() + margin)
     left.legend(fontsize=8, loc="best")
     stamp = left.text(
         0.02,
